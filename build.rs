@@ -60,8 +60,13 @@ fn build_c_programs() {
     std::fs::write(ffi.join("CC"), compiler.path().to_string_lossy().as_bytes()).unwrap();
     println!("cargo:rerun-if-changed=ffi-tests");
     println!("cargo:rerun-if-changed=ffi-tests/bench");
-    for (dir, out) in [("ffi-tests", ffi.clone()), ("ffi-tests/bench", ffi.join("bench"))] {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+    for (dir, out) in [
+        ("ffi-tests", ffi.clone()),
+        ("ffi-tests/bench", ffi.join("bench")),
+    ] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let src = e.path();
             if src.extension().and_then(|x| x.to_str()) != Some("c") {
@@ -79,12 +84,24 @@ fn build_c_programs() {
                 }
             };
             run(&[
-                "-O2".as_ref(), "-g".as_ref(), "-Wall".as_ref(), "-pthread".as_ref(),
-                "-fno-builtin-malloc".as_ref(), "-Iinclude".as_ref(), "-Iffi-tests".as_ref(),
-                "-c".as_ref(), src.as_os_str(), "-o".as_ref(), obj.as_os_str(),
+                "-O2".as_ref(),
+                "-g".as_ref(),
+                "-Wall".as_ref(),
+                "-pthread".as_ref(),
+                "-fno-builtin-malloc".as_ref(),
+                "-Iinclude".as_ref(),
+                "-Iffi-tests".as_ref(),
+                "-c".as_ref(),
+                src.as_os_str(),
+                "-o".as_ref(),
+                obj.as_os_str(),
             ]);
             run(&[
-                obj.as_os_str(), "-o".as_ref(), exe.as_os_str(), "-pthread".as_ref(), "-lm".as_ref(),
+                obj.as_os_str(),
+                "-o".as_ref(),
+                exe.as_os_str(),
+                "-pthread".as_ref(),
+                "-lm".as_ref(),
             ]);
         }
     }

@@ -13,3 +13,9 @@ __thread __attribute__((tls_model("initial-exec"))) void *hakmem_tls_heap = hakm
 /* Portable accessors for targets where src/tls.rs has no inline assembly. */
 void *hakmem_tls_get(void) { return hakmem_tls_heap; }
 void hakmem_tls_set(void *heap) { hakmem_tls_heap = heap; }
+
+/* The registry's table: one byte per 2 MiB of the 47-bit user address space
+ * (64 MiB of zero-filled .bss; only pages covering hakmem's mappings are ever
+ * touched). Defined in C so the zero image costs nothing at compile time.
+ * Hidden: only this library reads it. See src/registry.rs. */
+__attribute__((visibility("hidden"))) unsigned char hakmem_registry[1UL << 26];

@@ -1,0 +1,821 @@
+//! Thread heaps and the Tiny / Mid / Small-Mid front ends.
+//!
+//! Each thread owns a heap: per size class a current slab whose `free` list
+//! the malloc fast path pops, a list of partially free slabs, the SuperSlabs
+//! it carves spans from, and a lock-free list of blocks other threads freed.
+//! This is free-list sharding: a slab's blocks come back to the owner through
+//! three lists -- `free` (to allocate from), `local_free` (the owner's frees)
+//! and the heap's `remote` list (other threads' frees) -- and the slow path
+//! moves whole lists at a time (the batch refill) and carves fresh blocks a
+//! few pages at a time, so a fast-path malloc is a pointer pop and a fast-path
+//! free a pointer push, with no atomics.
+//!
+//! Every block's state is checked on free: the registry says the address is
+//! a SuperSlab's, the span descriptor says it is a block start, and the
+//! block's second word says whether it is already free (the cookie written by
+//! free, cleared by malloc). Misuse stops the program (report::misuse).
+//!
+//! Heaps are never unmapped: at thread exit a heap goes to a pool with its
+//! slabs and the next new thread adopts it, so remote frees can always reach
+//! a heap, and thread churn reuses warm memory.
+//!
+//! May call: superslab, registry, sizeclass, tls, os, config, stats, report,
+//! meta, large (for sizes above MID_MAX).
+
+use crate::config;
+use crate::large;
+use crate::meta;
+use crate::os;
+use crate::registry;
+use crate::report::misuse;
+use crate::sizeclass::{self, DIRECT, INFO, MID_MAX, NUM_CLASSES, TINY_MAX};
+use crate::stats;
+use crate::superslab::{self as ss, Block, Slab, SuperSlab};
+use crate::sync::{Racy, SpinLock};
+use crate::tls;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+
+#[repr(C, align(64))]
+pub struct Heap {
+    /// Tiny fast path: the current slab by `(size + 15) / 16`.
+    pub direct: [*mut Slab; DIRECT],
+    /// The current slab of every class (EMPTY_SLAB when none).
+    pub cur: [*mut Slab; NUM_CLASSES],
+    /// Blocks freed by other threads (a lock-free stack).
+    pub remote: AtomicPtr<Block>,
+    /// Slabs with free blocks that are not current, per class.
+    pub partial: [*mut Slab; NUM_CLASSES],
+    /// SuperSlabs of this heap with free slabs.
+    pub avail: *mut SuperSlab,
+    /// When to purge dirty free slabs next (ms), 0 when nothing is dirty.
+    pub purge_at: u64,
+    /// Slow-path calls, to look at the clock only now and then.
+    pub ticks: u32,
+    /// 1 while a live thread owns the heap.
+    pub live: u32,
+    pub pool_next: *mut Heap,
+    pub all_next: *mut Heap,
+}
+
+/// A `static` holder for structures containing raw pointers.
+#[repr(transparent)]
+pub struct Static<T>(pub T);
+// SAFETY: the empty slab and empty heap are never written (every write path
+// first checks it is not looking at them).
+unsafe impl<T> Sync for Static<T> {}
+
+pub static EMPTY_SLAB: Static<Slab> = Static(Slab::EMPTY);
+const E: *mut Slab = &EMPTY_SLAB.0 as *const Slab as *mut Slab;
+
+/// The heap every thread starts with and returns to: all lists empty, so the
+/// first malloc falls into the slow path, which gives the thread a real heap.
+#[no_mangle]
+pub static hakmem_empty_heap: Static<Heap> = Static(Heap {
+    direct: [E; DIRECT],
+    cur: [E; NUM_CLASSES],
+    remote: AtomicPtr::new(null_mut()),
+    partial: [null_mut(); NUM_CLASSES],
+    avail: null_mut(),
+    purge_at: 0,
+    ticks: 0,
+    live: 0,
+    pool_next: null_mut(),
+    all_next: null_mut(),
+});
+
+#[inline(always)]
+pub fn empty_heap() -> *mut Heap {
+    &hakmem_empty_heap.0 as *const Heap as *mut Heap
+}
+
+/// The per-process secret of the free cookie (`address ^ SECRET`).
+pub static SECRET: AtomicUsize = AtomicUsize::new(0);
+
+#[inline(always)]
+fn cookie(a: usize) -> usize {
+    a ^ SECRET.load(Relaxed)
+}
+
+// ---------------------------------------------------------------------------
+// malloc
+
+/// The fast path for sizes up to 1 KiB: pop the current slab's free list.
+#[inline(always)]
+pub unsafe fn malloc(size: usize) -> *mut u8 {
+    if size <= TINY_MAX {
+        // SAFETY: the thread's heap is the empty heap or one it owns; its
+        // direct entries always point at a valid slab (maybe EMPTY_SLAB, whose
+        // free list is null).
+        unsafe {
+            let h = tls::heap();
+            let s = (*h).direct[(size + 15) >> 4];
+            let b = (*s).free;
+            if !b.is_null() {
+                (*s).free = (*b).next;
+                (*s).used += 1;
+                (*b).cookie = 0;
+                return b.cast();
+            }
+        }
+    }
+    // SAFETY: no precondition beyond a valid size.
+    unsafe { malloc_slow(size) }
+}
+
+/// Everything the fast path does not serve: mid sizes, empty lists, the
+/// thread's first call, large blocks. Null with errno ENOMEM on failure.
+#[inline(never)]
+pub unsafe fn malloc_slow(size: usize) -> *mut u8 {
+    if size > MID_MAX {
+        return large::alloc(size, 0, false);
+    }
+    // SAFETY: the class fits the size.
+    unsafe { malloc_class(sizeclass::class_of(size)) }
+}
+
+/// A block of class `c` for the calling thread, setting the thread up first
+/// if needed.
+pub unsafe fn malloc_class(c: usize) -> *mut u8 {
+    // SAFETY: the thread's heap is the empty heap or its own.
+    unsafe {
+        let mut h = tls::heap();
+        if h == empty_heap() {
+            h = thread_init();
+            if h.is_null() {
+                os::set_errno(libc::ENOMEM);
+                return null_mut();
+            }
+        }
+        alloc_class(h, c)
+    }
+}
+
+/// A block of class `c` from heap `h` (owned by the caller).
+pub unsafe fn alloc_class(h: *mut Heap, c: usize) -> *mut u8 {
+    // SAFETY: `h` is the calling thread's heap.
+    unsafe {
+        let s = (*h).cur[c];
+        if !(*s).free.is_null() {
+            return pop(s);
+        }
+        let b = refill(h, c);
+        if b.is_null() {
+            os::set_errno(libc::ENOMEM);
+        }
+        b
+    }
+}
+
+#[inline(always)]
+unsafe fn pop(s: *mut Slab) -> *mut u8 {
+    // SAFETY: `s.free` is non-null and owned by the calling thread.
+    unsafe {
+        let b = (*s).free;
+        (*s).free = (*b).next;
+        (*s).used += 1;
+        (*b).cookie = 0;
+        b.cast()
+    }
+}
+
+/// The batch refill: collect remote frees, then take the current slab's
+/// local frees, carve more of it, switch to a partial slab, or carve a new
+/// span. Null when the OS has no memory.
+#[inline(never)]
+unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
+    // SAFETY: `h` is the calling thread's heap; every slab reached from it is
+    // owned by it.
+    unsafe {
+        if !(*h).remote.load(Relaxed).is_null() {
+            collect_remote(h);
+        }
+        (*h).ticks = (*h).ticks.wrapping_add(1);
+        if (*h).ticks % 64 == 0 {
+            tick(h);
+        }
+        let s = (*h).cur[c];
+        if s != E {
+            if !(*s).free.is_null() || take_local(s) || carve(s) {
+                return pop(s);
+            }
+            (*s).full = 1;
+            set_current(h, c, E);
+        }
+        loop {
+            let s = (*h).partial[c];
+            if s.is_null() {
+                break;
+            }
+            partial_remove(h, s);
+            if !(*s).free.is_null() || take_local(s) || carve(s) {
+                set_current(h, c, s);
+                return pop(s);
+            }
+            (*s).full = 1;
+        }
+        let s = new_span(h, c);
+        if s.is_null() {
+            return null_mut();
+        }
+        carve(s);
+        set_current(h, c, s);
+        pop(s)
+    }
+}
+
+/// Move the owner's frees into the allocation list.
+#[inline]
+unsafe fn take_local(s: *mut Slab) -> bool {
+    // SAFETY: owner-only fields of an owned slab.
+    unsafe {
+        if (*s).local_free.is_null() || !(*s).free.is_null() {
+            return !(*s).free.is_null();
+        }
+        (*s).free = (*s).local_free;
+        (*s).local_free = null_mut();
+        true
+    }
+}
+
+/// Carve up to a few pages of never-used blocks into the free list: pages are
+/// touched as they are needed, not when the span is taken.
+unsafe fn carve(s: *mut Slab) -> bool {
+    // SAFETY: the span `[start, start + count*size)` belongs to `s`.
+    unsafe {
+        let left = (*s).count - (*s).carved;
+        if left == 0 {
+            return false;
+        }
+        let size = (*s).size as usize;
+        let n = ((8192 / size).max(4) as u32).min(left) as usize;
+        let first = (*s).start + (*s).carved as usize * size;
+        let mut a = first;
+        for i in 0..n {
+            let b = a as *mut Block;
+            (*b).next = if i + 1 < n {
+                (a + size) as *mut Block
+            } else {
+                (*s).free
+            };
+            (*b).cookie = cookie(a);
+            a += size;
+        }
+        (*s).free = first as *mut Block;
+        (*s).carved += n as u32;
+        (*s).len = (*s).carved as usize * size;
+        true
+    }
+}
+
+unsafe fn set_current(h: *mut Heap, c: usize, s: *mut Slab) {
+    // SAFETY: `h` is owned by the caller.
+    unsafe {
+        (*h).cur[c] = s;
+        if (INFO[c].size as usize) <= TINY_MAX {
+            let t = sizeclass::direct_table();
+            for i in 0..DIRECT {
+                if t[i] as usize == c {
+                    (*h).direct[i] = s;
+                }
+            }
+        }
+    }
+}
+
+unsafe fn partial_push(h: *mut Heap, s: *mut Slab) {
+    // SAFETY: owner-only list.
+    unsafe {
+        let c = (*s).class as usize;
+        (*s).prev = null_mut();
+        (*s).next = (*h).partial[c];
+        if !(*s).next.is_null() {
+            (*(*s).next).prev = s;
+        }
+        (*h).partial[c] = s;
+        (*s).in_partial = 1;
+    }
+}
+
+unsafe fn partial_remove(h: *mut Heap, s: *mut Slab) {
+    // SAFETY: owner-only list; `s` is in it.
+    unsafe {
+        let c = (*s).class as usize;
+        if (*s).prev.is_null() {
+            (*h).partial[c] = (*s).next;
+        } else {
+            (*(*s).prev).next = (*s).next;
+        }
+        if !(*s).next.is_null() {
+            (*(*s).next).prev = (*s).prev;
+        }
+        (*s).next = null_mut();
+        (*s).prev = null_mut();
+        (*s).in_partial = 0;
+    }
+}
+
+/// A new span for class `c`: from a SuperSlab of this heap with room
+/// (preferring slabs whose pages are still resident), else a new SuperSlab.
+unsafe fn new_span(h: *mut Heap, c: usize) -> *mut Slab {
+    let n = INFO[c].slabs as usize;
+    // SAFETY: the avail list and its SuperSlabs are owned by `h`.
+    unsafe {
+        let mut x = (*h).avail;
+        let mut tries = 0;
+        while !x.is_null() && tries < 8 {
+            let i = ss::find_run((*x).free_mask & (*x).dirty_mask, n)
+                .or_else(|| ss::find_run((*x).free_mask, n));
+            if let Some(i) = i {
+                let s = ss::init_span(x, i, c, h);
+                if (*x).free_mask == 0 {
+                    avail_remove(h, x);
+                }
+                return s;
+            }
+            x = (*x).next;
+            tries += 1;
+        }
+        let x = ss::acquire(h);
+        if x.is_null() {
+            return null_mut();
+        }
+        avail_push(h, x);
+        let s = ss::init_span(x, 1, c, h);
+        s
+    }
+}
+
+unsafe fn avail_push(h: *mut Heap, x: *mut SuperSlab) {
+    // SAFETY: owner-only list.
+    unsafe {
+        (*x).prev = null_mut();
+        (*x).next = (*h).avail;
+        if !(*x).next.is_null() {
+            (*(*x).next).prev = x;
+        }
+        (*h).avail = x;
+        (*x).in_avail = 1;
+    }
+}
+
+unsafe fn avail_remove(h: *mut Heap, x: *mut SuperSlab) {
+    // SAFETY: owner-only list; `x` is in it.
+    unsafe {
+        if (*x).prev.is_null() {
+            (*h).avail = (*x).next;
+        } else {
+            (*(*x).prev).next = (*x).next;
+        }
+        if !(*x).next.is_null() {
+            (*(*x).next).prev = (*x).prev;
+        }
+        (*x).next = null_mut();
+        (*x).prev = null_mut();
+        (*x).in_avail = 0;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// free
+
+/// The fast path: a valid block of a SuperSlab owned by this thread goes on
+/// its slab's local free list. Anything else takes `free_slow`.
+#[inline(always)]
+pub unsafe fn free(p: *mut u8) {
+    let a = p as usize;
+    if registry::kind(a) == registry::SUPERSLAB {
+        // SAFETY: the registry says a SuperSlab header is mapped at the
+        // aligned base; span_head always points at a descriptor of it.
+        unsafe {
+            let s = ss::slab_of(ss::of(a), a);
+            let off = a.wrapping_sub((*s).start);
+            if off < (*s).len && (off as u64).wrapping_mul((*s).div_m) < (*s).div_m {
+                let b = a as *mut Block;
+                let ck = cookie(a);
+                if (*b).cookie != ck && (*s).heap == tls::heap() {
+                    (*b).next = (*s).local_free;
+                    (*b).cookie = ck;
+                    (*s).local_free = b;
+                    (*s).used -= 1;
+                    if (*s).used == 0 || (*s).full != 0 {
+                        settle((*s).heap, s);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+    // SAFETY: any pointer may reach the slow path; it validates everything.
+    unsafe { free_slow(p, "free") }
+}
+
+/// A block went back to its (owned) slab: leave the full state, or retire
+/// the span when nothing in it is used and it is not the current slab.
+#[inline(never)]
+unsafe fn settle(h: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is owned by `h`, the calling thread's heap (or one the
+    // caller holds exclusively).
+    unsafe {
+        if (*s).full != 0 {
+            (*s).full = 0;
+            if (*s).used != 0 {
+                partial_push(h, s);
+                return;
+            }
+        }
+        if (*s).used == 0 && (*h).cur[(*s).class as usize] != s {
+            if (*s).in_partial != 0 {
+                partial_remove(h, s);
+            }
+            retire(h, s);
+        }
+    }
+}
+
+/// Give an unused span back to its SuperSlab and schedule the purge.
+unsafe fn retire(h: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` has no live block and is in no list.
+    unsafe {
+        let x = ss::of((*s).start);
+        let now = os::now_ms();
+        ss::free_span(x, s, now);
+        if (*x).in_avail == 0 {
+            avail_push(h, x);
+        }
+        let delay = config::PURGE_DELAY_MS.get() as u64;
+        if delay == 0 {
+            ss::purge(x);
+            if ss::is_empty(x) && (*h).avail != x {
+                avail_remove(h, x);
+                ss::release(x, now);
+            }
+        } else if (*h).purge_at == 0 {
+            (*h).purge_at = now + delay;
+        }
+    }
+}
+
+/// Validate `p` completely and free it, or report the misuse. `op` names the
+/// operation in the report ("free", "realloc").
+#[inline(never)]
+pub unsafe fn free_slow(p: *mut u8, op: &str) {
+    let a = p as usize;
+    if a == 0 {
+        return;
+    }
+    match registry::kind(a) {
+        registry::SUPERSLAB => {
+            // SAFETY: the registry says a SuperSlab is mapped here.
+            unsafe {
+                let (s, b) = check_block(a, op);
+                let ck = cookie(a);
+                let h = (*s).heap;
+                if h == tls::heap() {
+                    (*b).next = (*s).local_free;
+                    (*b).cookie = ck;
+                    (*s).local_free = b;
+                    (*s).used -= 1;
+                    if (*s).used == 0 || (*s).full != 0 {
+                        settle(h, s);
+                    }
+                } else {
+                    (*b).cookie = ck;
+                    let mut head = (*h).remote.load(Relaxed);
+                    loop {
+                        (*b).next = head;
+                        match (*h).remote.compare_exchange_weak(head, b, Release, Relaxed) {
+                            Ok(_) => break,
+                            Err(x) => head = x,
+                        }
+                    }
+                }
+            }
+        }
+        // SAFETY: large::free validates the header.
+        registry::LARGE | registry::LARGE_TAIL => unsafe { large::free(a, op) },
+        _ => misuse(op, a, "pointer not allocated by hakmem", 0),
+    }
+}
+
+/// The span and block of a SuperSlab address, or a misuse report: freed
+/// slab, not a block start, or already free.
+pub unsafe fn check_block(a: usize, op: &str) -> (*mut Slab, *mut Block) {
+    // SAFETY: caller checked the registry.
+    unsafe {
+        let x = ss::of(a);
+        if !ss::valid(x) {
+            misuse(
+                op,
+                a,
+                "pointer not allocated by hakmem (corrupted SuperSlab header)",
+                0,
+            );
+        }
+        let s = ss::slab_of(x, a);
+        let off = a.wrapping_sub((*s).start);
+        if (*s).len == 0 || off >= (*s).len {
+            misuse(op, a, "pointer not allocated by hakmem (free memory)", 0);
+        }
+        let size = (*s).size as usize;
+        if off % size != 0 {
+            misuse(op, a, "pointer into the middle of a block", size);
+        }
+        let b = a as *mut Block;
+        if (*b).cookie == cookie(a) {
+            if op == "free" {
+                misuse(op, a, "double free", size);
+            }
+            misuse(op, a, "block already freed", size);
+        }
+        (s, b)
+    }
+}
+
+/// Usable size of a live SuperSlab block (after validation by the caller).
+pub unsafe fn block_size(a: usize) -> usize {
+    // SAFETY: caller checked the registry.
+    unsafe { (*ss::slab_of(ss::of(a), a)).size as usize }
+}
+
+/// Free every block other threads handed back to `h`.
+unsafe fn collect_remote(h: *mut Heap) {
+    // SAFETY: only the owner swaps the list out; its blocks belong to slabs
+    // of `h` (a slab with a live block cannot change owner).
+    unsafe {
+        let mut b = (*h).remote.swap(null_mut(), Acquire);
+        while !b.is_null() {
+            let next = (*b).next;
+            let a = b as usize;
+            let s = ss::slab_of(ss::of(a), a);
+            (*b).next = (*s).local_free;
+            (*s).local_free = b;
+            (*s).used -= 1;
+            if (*s).used == 0 || (*s).full != 0 {
+                settle(h, s);
+            }
+            b = next;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// purging and maintenance
+
+/// Every 64th slow path: purge this heap's dirty slabs when due, and run the
+/// global maintenance when due.
+#[cold]
+unsafe fn tick(h: *mut Heap) {
+    let now = os::now_ms();
+    // SAFETY: `h` is the caller's heap.
+    unsafe {
+        if (*h).purge_at != 0 && now >= (*h).purge_at {
+            purge_heap(h, now, false);
+        }
+    }
+    if now >= NEXT_MAINTENANCE.load(Relaxed) {
+        maintain(now, false);
+    }
+}
+
+/// Purge the dirty free slabs of `h` older than the purge delay (all with
+/// `all`), and hand SuperSlabs that became empty to the global cache.
+pub unsafe fn purge_heap(h: *mut Heap, now: u64, all: bool) {
+    let delay = config::PURGE_DELAY_MS.get() as u64;
+    let mut next_due = 0u64;
+    // SAFETY: the caller holds `h` exclusively (owner, or pool lock).
+    unsafe {
+        let mut x = (*h).avail;
+        while !x.is_null() {
+            let next = (*x).next;
+            if (*x).dirty_mask != 0 {
+                if all || now.saturating_sub((*x).dirty_since) >= delay {
+                    ss::purge(x);
+                } else {
+                    let due = (*x).dirty_since + delay;
+                    next_due = if next_due == 0 {
+                        due
+                    } else {
+                        next_due.min(due)
+                    };
+                }
+            }
+            if ss::is_empty(x) && (*x).dirty_mask == 0 {
+                avail_remove(h, x);
+                ss::release(x, now);
+            }
+            x = next;
+        }
+        (*h).purge_at = next_due;
+    }
+}
+
+static NEXT_MAINTENANCE: AtomicU64 = AtomicU64::new(0);
+pub static MAINT_LOCK: SpinLock = SpinLock::new();
+
+/// Process-wide upkeep, done by whichever thread gets here first: purge and
+/// expire cached SuperSlabs and large blocks, and tidy the heaps of exited
+/// threads (remote frees they received, empty slabs, dirty pages).
+pub fn maintain(now: u64, all: bool) {
+    if all {
+        MAINT_LOCK.lock();
+    } else if !MAINT_LOCK.try_lock() {
+        return;
+    }
+    let delay = config::PURGE_DELAY_MS.get() as u64;
+    NEXT_MAINTENANCE.store(now + delay.max(10), Relaxed);
+    {
+        let _g = POOL_LOCK.guard();
+        // SAFETY: pooled heaps are owned by nobody; POOL_LOCK makes us their
+        // only user.
+        unsafe {
+            let mut h = (*POOL.get()).0;
+            while !h.is_null() {
+                tidy_abandoned(h, now, all);
+                h = (*h).pool_next;
+            }
+        }
+    }
+    ss::maintain(now, all);
+    large::maintain(now, all);
+    MAINT_LOCK.unlock();
+}
+
+/// Clean up a heap no thread owns: collect its remote frees, retire its
+/// empty current slabs, purge.
+unsafe fn tidy_abandoned(h: *mut Heap, now: u64, all: bool) {
+    // SAFETY: the caller holds `h` exclusively.
+    unsafe {
+        if !(*h).remote.load(Relaxed).is_null() {
+            collect_remote(h);
+        }
+        for c in 0..NUM_CLASSES {
+            let s = (*h).cur[c];
+            if s != E && (*s).used == 0 {
+                set_current(h, c, E);
+                retire(h, s);
+            }
+        }
+        if (*h).purge_at != 0 || all {
+            purge_heap(h, now, all);
+        }
+    }
+}
+
+/// malloc_trim: return everything that can go back now. Returns true if
+/// memory was released.
+pub fn trim() -> bool {
+    let before = stats::PURGED_BYTES.load(Relaxed) + stats::SS_MAPPED.load(Relaxed);
+    let now = os::now_ms();
+    let h = tls::heap();
+    if h != empty_heap() {
+        // SAFETY: the calling thread owns `h`.
+        unsafe {
+            if !(*h).remote.load(Relaxed).is_null() {
+                collect_remote(h);
+            }
+            purge_heap(h, now, true);
+        }
+    }
+    maintain(now, true);
+    stats::PURGED_BYTES.load(Relaxed) + stats::SS_MAPPED.load(Relaxed) != before
+}
+
+// ---------------------------------------------------------------------------
+// thread life cycle
+
+/// Heaps of exited threads, waiting for a new thread (LIFO).
+static POOL: Racy<(*mut Heap, *mut Heap)> = Racy::new((null_mut(), null_mut())); // (pool, all)
+pub static POOL_LOCK: SpinLock = SpinLock::new();
+static INIT: AtomicU32 = AtomicU32::new(0);
+static ATFORK: AtomicU32 = AtomicU32::new(0);
+static KEY: Racy<libc::pthread_key_t> = Racy::new(0);
+
+/// Once per process: configuration, the cookie secret, the thread-exit key,
+/// pre-warmed SuperSlabs. Nothing here calls malloc.
+pub fn global_init() {
+    if INIT.load(Acquire) == 2 {
+        return;
+    }
+    if INIT.compare_exchange(0, 1, Acquire, Acquire).is_ok() {
+        config::init();
+        SECRET.store(os::random_u64() as usize | 1, Relaxed);
+        // SAFETY: KEY is written once here, before INIT becomes 2.
+        unsafe { libc::pthread_key_create(KEY.get(), Some(thread_exit)) };
+        ss::prewarm(config::PREWARM.get());
+        INIT.store(2, Release);
+    } else {
+        while INIT.load(Acquire) != 2 {
+            os::yield_now();
+        }
+    }
+}
+
+/// Give the calling thread a heap: a pooled one, or a new one.
+#[cold]
+unsafe fn thread_init() -> *mut Heap {
+    global_init();
+    let h = {
+        let _g = POOL_LOCK.guard();
+        // SAFETY: POOL is only accessed under POOL_LOCK.
+        unsafe {
+            let p = &mut *POOL.get();
+            let h = p.0;
+            if !h.is_null() {
+                p.0 = (*h).pool_next;
+                (*h).pool_next = null_mut();
+                h
+            } else {
+                let h = meta::alloc(core::mem::size_of::<Heap>(), 64) as *mut Heap;
+                if h.is_null() {
+                    return h;
+                }
+                h.write(Heap {
+                    direct: [E; DIRECT],
+                    cur: [E; NUM_CLASSES],
+                    remote: AtomicPtr::new(null_mut()),
+                    partial: [null_mut(); NUM_CLASSES],
+                    avail: null_mut(),
+                    purge_at: 0,
+                    ticks: 0,
+                    live: 0,
+                    pool_next: null_mut(),
+                    all_next: p.1,
+                });
+                p.1 = h;
+                stats::HEAPS.fetch_add(1, Relaxed);
+                h
+            }
+        }
+    };
+    // SAFETY: `h` is ours now.
+    unsafe { (*h).live = 1 };
+    tls::set_heap(h);
+    // These two may call malloc (glibc allocates key blocks past 32 keys and
+    // atfork records): the thread already has its heap, so that recursion is
+    // an ordinary allocation.
+    // SAFETY: KEY was created by global_init.
+    unsafe { libc::pthread_setspecific(*KEY.get(), h.cast()) };
+    if ATFORK.swap(1, AcqRel) == 0 {
+        // SAFETY: registering plain extern "C" functions.
+        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
+    }
+    h
+}
+
+/// pthread key destructor: the thread is exiting; its heap goes to the pool.
+extern "C" fn thread_exit(p: *mut libc::c_void) {
+    let h = p as *mut Heap;
+    if h.is_null() || h == empty_heap() {
+        return;
+    }
+    // SAFETY: `h` is the exiting thread's heap.
+    unsafe {
+        if !(*h).remote.load(Relaxed).is_null() {
+            collect_remote(h);
+        }
+        (*h).live = 0;
+    }
+    // Later frees on this thread are remote frees; a later malloc takes a
+    // heap again (and the key destructor runs again).
+    tls::set_heap(empty_heap());
+    let _g = POOL_LOCK.guard();
+    // SAFETY: under POOL_LOCK.
+    unsafe {
+        let pool = &mut *POOL.get();
+        (*h).pool_next = pool.0;
+        pool.0 = h;
+    }
+}
+
+extern "C" fn fork_prepare() {
+    MAINT_LOCK.lock();
+    POOL_LOCK.lock();
+    meta::LOCK.lock();
+    ss::CACHE_LOCK.lock();
+    large::LOCK.lock();
+}
+
+extern "C" fn fork_parent() {
+    large::LOCK.unlock();
+    ss::CACHE_LOCK.unlock();
+    meta::LOCK.unlock();
+    POOL_LOCK.unlock();
+    MAINT_LOCK.unlock();
+}
+
+/// In the child only the forking thread exists. The other threads' heaps
+/// stay owned by them (never adopted: they may have been mid-operation), so
+/// the child leaks their free memory but never corrupts it.
+extern "C" fn fork_child() {
+    large::LOCK.reset();
+    ss::CACHE_LOCK.reset();
+    meta::LOCK.reset();
+    POOL_LOCK.reset();
+    MAINT_LOCK.reset();
+}
+
+/// Visit every heap ever created (for statistics).
+pub fn heap_count() -> usize {
+    stats::HEAPS.load(Relaxed)
+}

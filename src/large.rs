@@ -1,0 +1,331 @@
+//! Large blocks (above 256 KiB, or aligned beyond 64 KiB): one mapping each,
+//! aligned to 2 MiB so the registry finds the header at the chunk start.
+//!
+//! The header (64 bytes at the mapping's start) holds a magic, the mapping's
+//! length, the user offset, the requested size and the block state, which a
+//! double free finds already FREED. Freed blocks wait in a small cache
+//! (`HAKMEM_LARGE_CACHE_MB`, at most `HAKMEM_PURGE_DELAY_MS` long) so a loop
+//! that allocates and frees big buffers does not map and fault them in each
+//! time; realloc grows in place with mremap or moves the pages with mremap
+//! (no copy). May call: os, registry, sync, config, stats, report.
+
+use crate::config;
+use crate::os::{self, PAGE};
+use crate::registry::{self, CHUNK_SIZE};
+use crate::report::misuse;
+use crate::stats;
+use crate::sync::{Racy, SpinLock};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicUsize, Ordering::*};
+
+const MAGIC: usize = 0x4841_4b4d_4c41_5247; // "HAKMLARG"
+const LIVE: usize = 0x4c49_5645;
+const FREED: usize = 0x4652_4545;
+const HEADER: usize = 64;
+const CACHE_ENTRIES: usize = 16;
+
+#[repr(C, align(64))]
+struct Header {
+    magic: usize,
+    map_len: usize,
+    user_off: usize,
+    size: usize,
+    state: AtomicUsize,
+    next: *mut Header,
+    freed_at: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Header>() == HEADER);
+
+pub static LOCK: SpinLock = SpinLock::new();
+/// Freed blocks kept for reuse, newest first (under LOCK).
+static CACHE: Racy<*mut Header> = Racy::new(null_mut());
+
+fn register(base: usize, len: usize) {
+    registry::set(base, len, registry::LARGE, registry::LARGE_TAIL);
+}
+
+/// A large block of `size` bytes aligned to `align` (0: 16). With `zero`,
+/// its contents are zero. Null with errno ENOMEM on failure.
+pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    let user_off = align.max(HEADER);
+    let Some(need) = size
+        .checked_add(user_off)
+        .and_then(|n| os::round_up(n, PAGE))
+    else {
+        os::set_errno(libc::ENOMEM);
+        return null_mut();
+    };
+    if need > isize::MAX as usize / 2 {
+        os::set_errno(libc::ENOMEM);
+        return null_mut();
+    }
+    let map_align = align.max(CHUNK_SIZE);
+    let (h, fresh) = match from_cache(need, map_align) {
+        Some(h) => (h, false),
+        None => {
+            let base = os::map_aligned(need, map_align);
+            if base.is_null() {
+                os::set_errno(libc::ENOMEM);
+                return null_mut();
+            }
+            register(base as usize, need);
+            let h = base as *mut Header;
+            // SAFETY: a fresh mapping of at least one page.
+            unsafe { (*h).map_len = need };
+            (h, true)
+        }
+    };
+    // SAFETY: `h` heads a mapping only this thread knows.
+    unsafe {
+        (*h).magic = MAGIC ^ h as usize;
+        (*h).user_off = user_off;
+        (*h).size = size;
+        (*h).next = null_mut();
+        (*h).state.store(LIVE, Release);
+        stats::LARGE_COUNT.fetch_add(1, Relaxed);
+        stats::LARGE_BYTES.fetch_add((*h).map_len, Relaxed);
+        let p = (h as usize + user_off) as *mut u8;
+        if zero && !fresh {
+            core::ptr::write_bytes(p, 0, size);
+        }
+        p
+    }
+}
+
+/// Best-fitting cached mapping of at least `need` bytes (and at most half as
+/// much again), aligned to `align`.
+fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
+    let _g = LOCK.guard();
+    // SAFETY: the cache list is only accessed under LOCK.
+    unsafe {
+        let mut best: *mut *mut Header = null_mut();
+        let mut link: *mut *mut Header = CACHE.get();
+        while !(*link).is_null() {
+            let h = *link;
+            let len = (*h).map_len;
+            if len >= need
+                && len - need <= need / 2
+                && h as usize % align == 0
+                && (best.is_null() || len < (**best).map_len)
+            {
+                best = link;
+            }
+            link = &raw mut (*h).next;
+        }
+        if best.is_null() {
+            return None;
+        }
+        let h = *best;
+        *best = (*h).next;
+        stats::LARGE_CACHED.fetch_sub(1, Relaxed);
+        stats::LARGE_CACHED_BYTES.fetch_sub((*h).map_len, Relaxed);
+        Some(h)
+    }
+}
+
+/// The header of the live large block `a`, or a misuse report.
+unsafe fn check(a: usize, op: &str) -> *mut Header {
+    let base = if registry::kind(a) == registry::LARGE {
+        a & !(CHUNK_SIZE - 1)
+    } else {
+        registry::large_head(a)
+    };
+    let h = base as *mut Header;
+    // SAFETY: the registry says a large mapping starts at `base`.
+    unsafe {
+        if registry::kind(base) != registry::LARGE || (*h).magic != MAGIC ^ base {
+            misuse(op, a, "pointer not allocated by hakmem", 0);
+        }
+        if a != base + (*h).user_off {
+            misuse(op, a, "pointer into the middle of a block", (*h).size);
+        }
+        if (*h).state.load(Acquire) != LIVE {
+            if op == "free" {
+                misuse(op, a, "double free", (*h).size);
+            }
+            misuse(op, a, "block already freed", (*h).size);
+        }
+        h
+    }
+}
+
+/// Free the large block at `a` (validated here).
+pub unsafe fn free(a: usize, op: &str) {
+    // SAFETY: `check` validated the header.
+    unsafe {
+        let h = check(a, op);
+        if (*h)
+            .state
+            .compare_exchange(LIVE, FREED, AcqRel, Acquire)
+            .is_err()
+        {
+            misuse(op, a, "double free", (*h).size);
+        }
+        stats::LARGE_COUNT.fetch_sub(1, Relaxed);
+        stats::LARGE_BYTES.fetch_sub((*h).map_len, Relaxed);
+        let limit = config::LARGE_CACHE_MB.get().saturating_mul(1 << 20);
+        if config::PURGE_DELAY_MS.get() > 0 && (*h).map_len <= limit / 2 {
+            (*h).freed_at = os::now_ms();
+            let mut evict = null_mut();
+            {
+                let _g = LOCK.guard();
+                (*h).next = *CACHE.get();
+                *CACHE.get() = h;
+                stats::LARGE_CACHED.fetch_add(1, Relaxed);
+                stats::LARGE_CACHED_BYTES.fetch_add((*h).map_len, Relaxed);
+                // Over the limits: drop the oldest entries (the list's tail).
+                let mut n = 0;
+                let mut bytes = 0;
+                let mut link: *mut *mut Header = CACHE.get();
+                while !(*link).is_null() {
+                    let e = *link;
+                    n += 1;
+                    bytes += (*e).map_len;
+                    if n > CACHE_ENTRIES || bytes > limit {
+                        *link = null_mut();
+                        evict = e;
+                        break;
+                    }
+                    link = &raw mut (*e).next;
+                }
+                let mut e = evict;
+                while !e.is_null() {
+                    stats::LARGE_CACHED.fetch_sub(1, Relaxed);
+                    stats::LARGE_CACHED_BYTES.fetch_sub((*e).map_len, Relaxed);
+                    e = (*e).next;
+                }
+            }
+            unmap_list(evict);
+        } else {
+            unmap(h);
+        }
+    }
+}
+
+unsafe fn unmap(h: *mut Header) {
+    // SAFETY: `h` is a large mapping no list references any more.
+    unsafe {
+        let len = (*h).map_len;
+        (*h).magic = 0;
+        registry::clear(h as usize, len);
+        os::unmap(h.cast(), len);
+    }
+}
+
+unsafe fn unmap_list(mut e: *mut Header) {
+    while !e.is_null() {
+        // SAFETY: entries were unlinked from the cache by the caller.
+        unsafe {
+            let next = (*e).next;
+            unmap(e);
+            e = next;
+        }
+    }
+}
+
+/// Unmap cached blocks freed longer than the purge delay ago (all of them
+/// with `all`).
+pub fn maintain(now: u64, all: bool) {
+    let delay = config::PURGE_DELAY_MS.get() as u64;
+    let mut evict: *mut Header = null_mut();
+    {
+        let _g = LOCK.guard();
+        // SAFETY: under LOCK.
+        unsafe {
+            let mut link: *mut *mut Header = CACHE.get();
+            while !(*link).is_null() {
+                let e = *link;
+                if all || now.saturating_sub((*e).freed_at) >= delay {
+                    *link = (*e).next;
+                    stats::LARGE_CACHED.fetch_sub(1, Relaxed);
+                    stats::LARGE_CACHED_BYTES.fetch_sub((*e).map_len, Relaxed);
+                    (*e).next = evict;
+                    evict = e;
+                } else {
+                    link = &raw mut (*e).next;
+                }
+            }
+        }
+    }
+    // SAFETY: unlinked above.
+    unsafe { unmap_list(evict) };
+}
+
+/// Bytes usable at the live large block `a`.
+pub unsafe fn usable(a: usize, op: &str) -> usize {
+    // SAFETY: validated by `check`.
+    unsafe {
+        let h = check(a, op);
+        (*h).map_len - (*h).user_off
+    }
+}
+
+/// Resize the live large block `a` to `size` (> MID_MAX) in place or by
+/// moving its pages. Null (errno ENOMEM) if it cannot; `a` stays valid.
+pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
+    // SAFETY: validated by `check`; the mapping is ours to resize.
+    unsafe {
+        let h = check(a, "realloc");
+        let base = h as usize;
+        let off = (*h).user_off;
+        let old = (*h).map_len;
+        let Some(need) = size.checked_add(off).and_then(|n| os::round_up(n, PAGE)) else {
+            os::set_errno(libc::ENOMEM);
+            return null_mut();
+        };
+        if need > isize::MAX as usize / 2 {
+            os::set_errno(libc::ENOMEM);
+            return null_mut();
+        }
+        if need <= old {
+            if need < old / 2 {
+                // Give back the tail: whole chunks past the new end leave the
+                // registry.
+                let keep_chunks_end = os::round_up(base + need, CHUNK_SIZE).unwrap();
+                os::unmap((base + need) as *mut u8, old - need);
+                if keep_chunks_end < base + old {
+                    registry::clear(keep_chunks_end, base + old - keep_chunks_end);
+                }
+                (*h).map_len = need;
+                stats::LARGE_BYTES.fetch_sub(old - need, Relaxed);
+            }
+            (*h).size = size;
+            return a as *mut u8;
+        }
+        // Grow in place when the address space after the block is free.
+        if !os::remap(base as *mut u8, old, need, None).is_null() {
+            register(base, need);
+            (*h).map_len = need;
+            (*h).size = size;
+            stats::LARGE_BYTES.fetch_add(need - old, Relaxed);
+            return a as *mut u8;
+        }
+        // Move the pages (no copy) to a new 2 MiB-aligned reservation.
+        let align = if off > HEADER {
+            off.max(CHUNK_SIZE)
+        } else {
+            CHUNK_SIZE
+        };
+        let target = os::map_aligned(need, align);
+        if target.is_null() {
+            os::set_errno(libc::ENOMEM);
+            return null_mut();
+        }
+        let moved = os::remap(base as *mut u8, old, need, Some(target));
+        if moved.is_null() {
+            os::unmap(target, need);
+            os::set_errno(libc::ENOMEM);
+            return null_mut();
+        }
+        registry::clear(base, old);
+        let nb = moved as usize;
+        register(nb, need);
+        let nh = nb as *mut Header;
+        (*nh).magic = MAGIC ^ nb;
+        (*nh).map_len = need;
+        (*nh).size = size;
+        stats::LARGE_BYTES.fetch_add(need - old, Relaxed);
+        (nb + off) as *mut u8
+    }
+}

@@ -1,0 +1,159 @@
+//! The OS layer: the only module that maps, unmaps, purges and remaps memory,
+//! reads the clock and the kernel's random bytes, and sets `errno`.
+//!
+//! It may call libc only. Every function here is a thin, non-allocating
+//! wrapper; callers decide when a syscall is worth it (never on a fast path).
+
+use core::ptr::null_mut;
+
+/// The page size this build assumes (x86-64 and most aarch64 kernels).
+pub const PAGE: usize = 4096;
+
+/// Round `n` up to a multiple of `align` (a power of two); `None` on overflow.
+#[inline]
+pub const fn round_up(n: usize, align: usize) -> Option<usize> {
+    match n.checked_add(align - 1) {
+        Some(v) => Some(v & !(align - 1)),
+        None => None,
+    }
+}
+
+/// Map `len` bytes of fresh, zeroed, read-write memory. Null on failure.
+pub fn map(len: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping with no address hint touches no
+    // existing memory; failure is reported as MAP_FAILED and handled.
+    let p = unsafe {
+        libc::mmap(
+            null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Map `len` bytes aligned to `align` (a power of two, at least a page) by
+/// over-mapping and trimming both ends. Null on failure.
+pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
+    let Some(total) = len.checked_add(align) else {
+        return null_mut();
+    };
+    let raw = map(total);
+    if raw.is_null() {
+        return null_mut();
+    }
+    let start = raw as usize;
+    let aligned = (start + align - 1) & !(align - 1);
+    let head = aligned - start;
+    let tail = total - head - len;
+    if head > 0 {
+        unmap(raw, head);
+    }
+    if tail > 0 {
+        unmap((aligned + len) as *mut u8, tail);
+    }
+    aligned as *mut u8
+}
+
+/// Unmap a range this layer mapped.
+pub fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: callers pass ranges that hakmem mapped and no longer uses.
+    unsafe { libc::munmap(p.cast(), len) };
+}
+
+/// Give the physical pages of `[p, p+len)` back to the kernel at once: they
+/// leave the RSS now (unlike MADV_FREE) and read as zero when touched again.
+pub fn purge(p: *mut u8, len: usize) {
+    if len == 0 {
+        return;
+    }
+    // SAFETY: the range is mapped by hakmem and holds no live block.
+    unsafe { libc::madvise(p.cast(), len, libc::MADV_DONTNEED) };
+}
+
+/// Move/resize a mapping; with `fixed` it lands exactly at `new_addr`
+/// (replacing whatever was mapped there). Null on failure.
+pub fn remap(old: *mut u8, old_len: usize, new_len: usize, new_addr: Option<*mut u8>) -> *mut u8 {
+    // SAFETY: `old` is a mapping hakmem owns; with MREMAP_FIXED the target is a
+    // reservation hakmem just mapped for this purpose.
+    let r = unsafe {
+        match new_addr {
+            None => libc::mremap(old.cast(), old_len, new_len, 0),
+            Some(a) => libc::mremap(
+                old.cast(),
+                old_len,
+                new_len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                a as *mut libc::c_void,
+            ),
+        }
+    };
+    if r == libc::MAP_FAILED {
+        null_mut()
+    } else {
+        r.cast()
+    }
+}
+
+/// Milliseconds on a coarse monotonic clock (a vDSO read, no syscall).
+pub fn now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// 64 random bits from the kernel's AT_RANDOM bytes, mixed with the clock and
+/// an address (ASLR), so a fork child or a re-exec differs too.
+pub fn random_u64() -> u64 {
+    // SAFETY: getauxval has no preconditions; AT_RANDOM points at 16 bytes
+    // the kernel placed on the initial stack, readable for the process' life.
+    let mut r = unsafe {
+        let p = libc::getauxval(libc::AT_RANDOM) as *const u64;
+        if p.is_null() {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            p.read_unaligned() ^ p.add(1).read_unaligned().rotate_left(17)
+        }
+    };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    r ^= (ts.tv_nsec as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    r ^= (&ts as *const _ as u64).rotate_left(32);
+    splitmix(r)
+}
+
+/// The splitmix64 finaliser: a cheap, well-mixed 64-bit hash.
+pub const fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Set the calling thread's `errno`.
+#[inline]
+pub fn set_errno(e: i32) {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Yield the CPU (used by spin locks under contention).
+pub fn yield_now() {
+    // SAFETY: no preconditions.
+    unsafe { libc::sched_yield() };
+}

@@ -1,0 +1,499 @@
+//! The SuperSlab backend: 2 MiB regions aligned to their size, carved into
+//! 64 KiB slabs; a span of one or more slabs serves one size class.
+//!
+//! The header (slab 0) holds a magic, the owning heap, a bitmap of free slabs
+//! and of free slabs whose pages may still be resident ("dirty"), a span-head
+//! table (slab index -> descriptor of the span covering it, so `free` finds a
+//! block's metadata with one mask and one load) and the 32 slab descriptors.
+//! A freed span returns to its SuperSlab's bitmap, where any class can take
+//! it; dirty free slabs are purged with MADV_DONTNEED after
+//! `HAKMEM_PURGE_DELAY_MS`. Empty SuperSlabs go to a global cache, bounded by
+//! `HAKMEM_SUPERSLAB_MAX_CACHED`, `HAKMEM_SUPERSLAB_MAX_MEMORY_MB` and
+//! `HAKMEM_SUPERSLAB_TTL_SEC`, before they are unmapped.
+//!
+//! May call: os, registry, sync, stats, config, sizeclass.
+
+use crate::config;
+use crate::heap::Heap;
+use crate::os;
+use crate::registry;
+use crate::sizeclass::{INFO, SLAB_SHIFT, SLAB_SIZE};
+use crate::stats;
+use crate::sync::{Racy, SpinLock};
+use core::ptr::null_mut;
+use core::sync::atomic::Ordering::Relaxed;
+
+pub const SS_SHIFT: usize = 21;
+pub const SS_SIZE: usize = 1 << SS_SHIFT;
+pub const SLABS: usize = SS_SIZE / SLAB_SIZE;
+/// Slabs 1..31 carry blocks; slab 0 is the header.
+pub const USABLE: u32 = !1u32;
+const MAGIC: usize = 0x4841_4b4d_5353_4c42; // "HAKMSSLB"
+
+/// A free block: the free-list link, then the "free" cookie that tells a
+/// double free (`cookie == address ^ secret` only while the block is free).
+#[repr(C)]
+pub struct Block {
+    pub next: *mut Block,
+    pub cookie: usize,
+}
+
+/// A span's descriptor. The first cache line is what the fast paths read.
+#[repr(C, align(64))]
+pub struct Slab {
+    /// Blocks ready to hand out (the owner pops them).
+    pub free: *mut Block,
+    /// Blocks the owner freed since `free` was last refilled.
+    pub local_free: *mut Block,
+    /// Address of the first block (the span's start).
+    pub start: usize,
+    /// Bytes carved so far: an address at `start + off` is a block iff
+    /// `off < len` and `off % size == 0`. Zero while the span is free.
+    pub len: usize,
+    /// See `sizeclass::ClassInfo::div_m`.
+    pub div_m: u64,
+    /// The owning thread heap.
+    pub heap: *mut Heap,
+    /// Blocks handed out and not yet freed back to this slab's lists.
+    pub used: u32,
+    /// 1 while the slab is exhausted and in no list.
+    pub full: u8,
+    pub class: u8,
+    pub nslabs: u8,
+    pub index: u8,
+    /// Blocks carved from the span so far.
+    pub carved: u32,
+    pub count: u32,
+    // ---- cold ----
+    pub size: u32,
+    pub in_partial: u32,
+    pub next: *mut Slab,
+    pub prev: *mut Slab,
+}
+
+#[repr(C, align(64))]
+pub struct SuperSlab {
+    pub magic: usize,
+    pub heap: *mut Heap,
+    pub free_mask: u32,
+    pub dirty_mask: u32,
+    /// When `dirty_mask` last became non-zero (ms).
+    pub dirty_since: u64,
+    /// Links in the owner's available list or the global cache.
+    pub next: *mut SuperSlab,
+    pub prev: *mut SuperSlab,
+    pub in_avail: u32,
+    pub cached_at: u64,
+    pub span_head: [*mut Slab; SLABS],
+    pub slabs: [Slab; SLABS],
+}
+
+const _: () = assert!(core::mem::size_of::<SuperSlab>() <= SLAB_SIZE);
+
+impl Slab {
+    /// A slab that serves nothing: every pop finds `free` null, every bound
+    /// check fails. The empty heap's lists all point at it.
+    pub const EMPTY: Slab = Slab {
+        free: null_mut(),
+        local_free: null_mut(),
+        start: 0,
+        len: 0,
+        div_m: 0,
+        heap: null_mut(),
+        used: 0,
+        full: 0,
+        class: 0,
+        nslabs: 0,
+        index: 0,
+        carved: 0,
+        count: 0,
+        size: 0,
+        in_partial: 0,
+        next: null_mut(),
+        prev: null_mut(),
+    };
+}
+
+/// The SuperSlab containing address `a` (valid only if the registry says so).
+#[inline(always)]
+pub fn of(a: usize) -> *mut SuperSlab {
+    (a & !(SS_SIZE - 1)) as *mut SuperSlab
+}
+
+/// The span descriptor covering address `a` of SuperSlab `ss`.
+#[inline(always)]
+pub unsafe fn slab_of(ss: *mut SuperSlab, a: usize) -> *mut Slab {
+    // SAFETY: caller guarantees `ss` is a live SuperSlab header; the index is
+    // masked to 0..31.
+    unsafe { (*ss).span_head[(a >> SLAB_SHIFT) & (SLABS - 1)] }
+}
+
+/// True if `ss` carries hakmem's magic for its own address.
+pub unsafe fn valid(ss: *mut SuperSlab) -> bool {
+    // SAFETY: caller checked the registry, so the header is mapped.
+    unsafe { (*ss).magic == MAGIC ^ ss as usize }
+}
+
+/// The mask of `n` slabs starting at `i`.
+#[inline]
+pub fn span_bits(i: usize, n: usize) -> u32 {
+    (((1u64 << n) - 1) << i) as u32
+}
+
+/// Lowest index of `n` consecutive set bits in `mask`.
+pub fn find_run(mask: u32, n: usize) -> Option<usize> {
+    let mut m = mask;
+    for _ in 1..n {
+        m &= m >> 1;
+    }
+    (m != 0).then(|| m.trailing_zeros() as usize)
+}
+
+/// Initialise a freshly mapped (or cached) SuperSlab for `heap`.
+unsafe fn init_header(ss: *mut SuperSlab, fresh: bool) {
+    // SAFETY: `ss` is a 2 MiB mapping hakmem owns and nobody else uses yet.
+    unsafe {
+        if fresh {
+            (*ss).magic = MAGIC ^ ss as usize;
+            (*ss).free_mask = USABLE;
+            (*ss).dirty_mask = 0;
+            (*ss).dirty_since = 0;
+            for i in 0..SLABS {
+                let s = &raw mut (*ss).slabs[i];
+                s.write(Slab::EMPTY);
+                (*s).index = i as u8;
+                (*ss).span_head[i] = s;
+            }
+        }
+        (*ss).heap = null_mut();
+        (*ss).next = null_mut();
+        (*ss).prev = null_mut();
+        (*ss).in_avail = 0;
+    }
+}
+
+/// Carve span `[i, i+n)` of `ss` for class `c`, owned by `heap`.
+pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap) -> *mut Slab {
+    let info = &INFO[c];
+    let n = info.slabs as usize;
+    // SAFETY: the caller found slabs i..i+n free in `ss`, which its heap owns.
+    unsafe {
+        let s = &raw mut (*ss).slabs[i];
+        *s = Slab {
+            free: null_mut(),
+            local_free: null_mut(),
+            start: ss as usize + (i << SLAB_SHIFT),
+            len: 0,
+            div_m: info.div_m,
+            heap,
+            used: 0,
+            full: 0,
+            class: c as u8,
+            nslabs: n as u8,
+            index: i as u8,
+            carved: 0,
+            count: info.count,
+            size: info.size,
+            in_partial: 0,
+            next: null_mut(),
+            prev: null_mut(),
+        };
+        for j in i..i + n {
+            (*ss).span_head[j] = s;
+        }
+        let bits = span_bits(i, n);
+        (*ss).free_mask &= !bits;
+        (*ss).dirty_mask &= !bits;
+        stats::SPAN_BYTES.fetch_add(n * SLAB_SIZE, Relaxed);
+        s
+    }
+}
+
+/// Return span `s` to its SuperSlab's free bitmap (pages stay dirty until
+/// purged). Stale pointers into it now fail validation (`len == 0`).
+pub unsafe fn free_span(ss: *mut SuperSlab, s: *mut Slab, now: u64) {
+    // SAFETY: `s` is a span of `ss` with no live block, owned by the caller.
+    unsafe {
+        let i = (*s).index as usize;
+        let n = (*s).nslabs as usize;
+        for j in i..i + n {
+            let d = &raw mut (*ss).slabs[j];
+            if j != i {
+                (*d).len = 0;
+            }
+            (*ss).span_head[j] = d;
+        }
+        (*s).len = 0;
+        (*s).free = null_mut();
+        (*s).local_free = null_mut();
+        (*s).used = 0;
+        (*s).carved = 0;
+        (*s).nslabs = 1;
+        let bits = span_bits(i, n);
+        (*ss).free_mask |= bits;
+        if (*ss).dirty_mask == 0 {
+            (*ss).dirty_since = now;
+        }
+        (*ss).dirty_mask |= bits;
+        stats::SPAN_BYTES.fetch_sub(n * SLAB_SIZE, Relaxed);
+    }
+}
+
+/// MADV_DONTNEED every dirty free slab of `ss`, in maximal runs.
+pub unsafe fn purge(ss: *mut SuperSlab) {
+    // SAFETY: dirty slabs are free: no block lives there.
+    unsafe {
+        let mut m = (*ss).dirty_mask & (*ss).free_mask;
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            let run = (!(m >> i)).trailing_zeros() as usize;
+            os::purge(
+                (ss as usize + (i << SLAB_SHIFT)) as *mut u8,
+                run << SLAB_SHIFT,
+            );
+            stats::PURGED_BYTES.fetch_add(run << SLAB_SHIFT, Relaxed);
+            m &= !span_bits(i, run);
+        }
+        (*ss).dirty_mask = 0;
+    }
+}
+
+/// True when no span of `ss` is in use.
+#[inline]
+pub unsafe fn is_empty(ss: *mut SuperSlab) -> bool {
+    // SAFETY: reading the owner's header.
+    unsafe { (*ss).free_mask == USABLE }
+}
+
+// ---------------------------------------------------------------------------
+// The global cache of empty SuperSlabs.
+
+struct Cache {
+    /// Most recently released first (warmest); evictions take the tail.
+    head: *mut SuperSlab,
+    tail: *mut SuperSlab,
+    count: usize,
+}
+
+pub static CACHE_LOCK: SpinLock = SpinLock::new();
+static CACHE: Racy<Cache> = Racy::new(Cache {
+    head: null_mut(),
+    tail: null_mut(),
+    count: 0,
+});
+
+unsafe fn cache_unlink(c: &mut Cache, ss: *mut SuperSlab) {
+    // SAFETY: `ss` is in the cache list; CACHE_LOCK is held by the caller.
+    unsafe {
+        if (*ss).prev.is_null() {
+            c.head = (*ss).next;
+        } else {
+            (*(*ss).prev).next = (*ss).next;
+        }
+        if (*ss).next.is_null() {
+            c.tail = (*ss).prev;
+        } else {
+            (*(*ss).next).prev = (*ss).prev;
+        }
+        (*ss).next = null_mut();
+        (*ss).prev = null_mut();
+        c.count -= 1;
+    }
+}
+
+/// An empty SuperSlab for `heap`: the warmest cached one, else a new mapping.
+/// Null when the OS refuses memory.
+pub fn acquire(heap: *mut Heap) -> *mut SuperSlab {
+    let ss = {
+        let _g = CACHE_LOCK.guard();
+        // SAFETY: CACHE is only accessed under CACHE_LOCK.
+        let c = unsafe { &mut *CACHE.get() };
+        let ss = c.head;
+        if !ss.is_null() {
+            // SAFETY: `ss` heads the cache list.
+            unsafe { cache_unlink(c, ss) };
+            stats::SS_CACHED.fetch_sub(1, Relaxed);
+        }
+        ss
+    };
+    let ss = if ss.is_null() { map_new() } else { ss };
+    if !ss.is_null() {
+        // SAFETY: `ss` is ours alone now.
+        unsafe {
+            init_header(ss, false);
+            (*ss).heap = heap;
+        }
+    }
+    ss
+}
+
+fn map_new() -> *mut SuperSlab {
+    let p = os::map_aligned(SS_SIZE, SS_SIZE) as *mut SuperSlab;
+    if p.is_null() {
+        return p;
+    }
+    // SAFETY: a fresh 2 MiB mapping.
+    unsafe { init_header(p, true) };
+    registry::set(
+        p as usize,
+        SS_SIZE,
+        registry::SUPERSLAB,
+        registry::SUPERSLAB,
+    );
+    stats::SS_MAPPED.fetch_add(1, Relaxed);
+    p
+}
+
+fn unmap(ss: *mut SuperSlab) {
+    registry::clear(ss as usize, SS_SIZE);
+    // SAFETY: the header is no longer reachable from any list; clear the
+    // magic so a stale pointer can never validate.
+    unsafe { (*ss).magic = 0 };
+    os::unmap(ss.cast(), SS_SIZE);
+    stats::SS_MAPPED.fetch_sub(1, Relaxed);
+}
+
+/// Put an empty SuperSlab into the cache; unmap what the limits evict.
+pub fn release(ss: *mut SuperSlab, now: u64) {
+    let mut evict: *mut SuperSlab = null_mut();
+    {
+        let _g = CACHE_LOCK.guard();
+        // SAFETY: under CACHE_LOCK; `ss` is empty and no longer owned.
+        unsafe {
+            let c = &mut *CACHE.get();
+            (*ss).heap = null_mut();
+            (*ss).in_avail = 0;
+            (*ss).cached_at = now;
+            (*ss).prev = null_mut();
+            (*ss).next = c.head;
+            if !c.head.is_null() {
+                (*c.head).prev = ss;
+            } else {
+                c.tail = ss;
+            }
+            c.head = ss;
+            c.count += 1;
+            stats::SS_CACHED.fetch_add(1, Relaxed);
+            let max = config::MAX_CACHED
+                .get()
+                .min(config::MAX_MEMORY_MB.get().saturating_mul(1 << 20) / SS_SIZE);
+            while c.count > max {
+                let t = c.tail;
+                cache_unlink(c, t);
+                stats::SS_CACHED.fetch_sub(1, Relaxed);
+                (*t).next = evict;
+                evict = t;
+            }
+        }
+    }
+    unmap_list(evict);
+}
+
+fn unmap_list(mut l: *mut SuperSlab) {
+    while !l.is_null() {
+        // SAFETY: `l` is an evicted SuperSlab only this thread knows.
+        let next = unsafe { (*l).next };
+        unmap(l);
+        l = next;
+    }
+}
+
+/// Purge cached SuperSlabs dirty for longer than the purge delay and unmap
+/// those cached for longer than the TTL. With `all`, purge and apply the
+/// TTL as if it had passed (malloc_trim).
+pub fn maintain(now: u64, all: bool) {
+    let delay = config::PURGE_DELAY_MS.get() as u64;
+    let ttl = config::TTL_SEC.get() as u64 * 1000;
+    let mut evict: *mut SuperSlab = null_mut();
+    {
+        let _g = CACHE_LOCK.guard();
+        // SAFETY: under CACHE_LOCK; cached SuperSlabs belong to no heap.
+        unsafe {
+            let c = &mut *CACHE.get();
+            let mut ss = c.head;
+            while !ss.is_null() {
+                let next = (*ss).next;
+                if all || now.saturating_sub((*ss).cached_at) >= ttl {
+                    cache_unlink(c, ss);
+                    stats::SS_CACHED.fetch_sub(1, Relaxed);
+                    (*ss).next = evict;
+                    evict = ss;
+                } else if (*ss).dirty_mask != 0 && now.saturating_sub((*ss).dirty_since) >= delay {
+                    purge(ss);
+                }
+                ss = next;
+            }
+        }
+    }
+    unmap_list(evict);
+}
+
+/// Map `n` SuperSlabs into the cache now (HAKMEM_PREWARM_SUPERSLABS).
+pub fn prewarm(n: usize) {
+    let now = os::now_ms();
+    for _ in 0..n {
+        let ss = map_new();
+        if ss.is_null() {
+            break;
+        }
+        release(ss, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_runs_of_free_slabs() {
+        assert_eq!(find_run(USABLE, 1), Some(1));
+        assert_eq!(find_run(USABLE, 16), Some(1));
+        assert_eq!(find_run(USABLE, 31), Some(1));
+        assert_eq!(find_run(USABLE, 32), None);
+        assert_eq!(find_run(0b1011_0110, 2), Some(1));
+        assert_eq!(find_run(0b1011_0110, 3), None);
+        assert_eq!(find_run(0, 1), None);
+        assert_eq!(span_bits(3, 2), 0b11000);
+        assert_eq!(span_bits(16, 16), 0xffff_0000);
+    }
+
+    #[test]
+    fn carves_spans_and_gives_them_back() {
+        let ss = map_new();
+        assert!(!ss.is_null());
+        assert_eq!(ss as usize % SS_SIZE, 0);
+        unsafe {
+            assert!(valid(ss));
+            assert_eq!(registry::kind(ss as usize + 12345), registry::SUPERSLAB);
+            let c = crate::sizeclass::std_class(100 * 1024); // a 16-slab span
+            let n = INFO[c].slabs as usize;
+            let i = find_run((*ss).free_mask, n).unwrap();
+            let s = init_span(ss, i, c, null_mut());
+            assert_eq!((*s).start, ss as usize + i * SLAB_SIZE);
+            for j in i..i + n {
+                assert_eq!(slab_of(ss, ss as usize + j * SLAB_SIZE + 77), s);
+            }
+            assert_eq!((*ss).free_mask & span_bits(i, n), 0);
+            assert!(!is_empty(ss));
+            // The next span goes after it; every class can take freed slabs.
+            let s2 = init_span(ss, find_run((*ss).free_mask, 1).unwrap(), 0, null_mut());
+            assert_eq!((*s2).index as usize, i + n);
+            free_span(ss, s, 5);
+            assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).len, 0);
+            assert_eq!((*ss).dirty_mask, span_bits(i, n));
+            let s3 = init_span(ss, find_run((*ss).free_mask, 1).unwrap(), 3, null_mut());
+            assert_eq!(
+                (*s3).index as usize,
+                i,
+                "a freed span is reused by another class"
+            );
+            free_span(ss, s2, 6);
+            free_span(ss, s3, 7);
+            assert!(is_empty(ss));
+            purge(ss);
+            assert_eq!((*ss).dirty_mask, 0);
+        }
+        unmap(ss);
+        assert_eq!(registry::kind(ss as usize), registry::FOREIGN);
+    }
+}
