@@ -79,7 +79,7 @@ pub static SMALLMID: Var = Var::new(
 );
 pub static PURGE_DELAY_MS: Var = Var::new(
     "HAKMEM_PURGE_DELAY_MS",
-    50,
+    100,
     0,
     3_600_000,
     "ms before freed memory is returned to the OS (MADV_DONTNEED)",

@@ -46,8 +46,10 @@ pub struct Heap {
     pub remote: AtomicPtr<Block>,
     /// Slabs with free blocks that are not current, per class.
     pub partial: [*mut Slab; NUM_CLASSES],
-    /// SuperSlabs of this heap with free slabs.
-    pub avail: *mut SuperSlab,
+    /// SuperSlabs of this heap with free slabs, binned by their longest run
+    /// of free slabs (1..31); bit k of `avail_bits` says bin k is not empty.
+    pub avail: [*mut SuperSlab; 32],
+    pub avail_bits: u32,
     /// When to purge dirty free slabs next (ms), 0 when nothing is dirty.
     pub purge_at: u64,
     /// Slow-path calls, to look at the clock only now and then.
@@ -76,7 +78,8 @@ pub static hakmem_empty_heap: Static<Heap> = Static(Heap {
     cur: [E; NUM_CLASSES],
     remote: AtomicPtr::new(null_mut()),
     partial: [null_mut(); NUM_CLASSES],
-    avail: null_mut(),
+    avail: [null_mut(); 32],
+    avail_bits: 0,
     purge_at: 0,
     ticks: 0,
     live: 0,
@@ -272,13 +275,8 @@ unsafe fn set_current(h: *mut Heap, c: usize, s: *mut Slab) {
     // SAFETY: `h` is owned by the caller.
     unsafe {
         (*h).cur[c] = s;
-        if (INFO[c].size as usize) <= TINY_MAX {
-            let t = sizeclass::direct_table();
-            for i in 0..DIRECT {
-                if t[i] as usize == c {
-                    (*h).direct[i] = s;
-                }
-            }
+        for i in sizeclass::direct_range(c) {
+            (*h).direct[i] = s;
         }
     }
 }
@@ -315,55 +313,76 @@ unsafe fn partial_remove(h: *mut Heap, s: *mut Slab) {
     }
 }
 
-/// A new span for class `c`: from a SuperSlab of this heap with room
-/// (preferring slabs whose pages are still resident), else a new SuperSlab.
+/// A new span for class `c`: from the SuperSlab of this heap whose longest
+/// free run fits best (preferring slabs whose pages are still resident), else
+/// a new SuperSlab.
 unsafe fn new_span(h: *mut Heap, c: usize) -> *mut Slab {
     let n = INFO[c].slabs as usize;
-    // SAFETY: the avail list and its SuperSlabs are owned by `h`.
+    // SAFETY: the avail bins and their SuperSlabs are owned by `h`.
     unsafe {
-        let mut x = (*h).avail;
-        let mut tries = 0;
-        while !x.is_null() && tries < 8 {
-            let i = ss::find_run((*x).free_mask & (*x).dirty_mask, n)
-                .or_else(|| ss::find_run((*x).free_mask, n));
-            if let Some(i) = i {
-                let s = ss::init_span(x, i, c, h);
-                if (*x).free_mask == 0 {
-                    avail_remove(h, x);
-                }
-                return s;
+        let fit = (*h).avail_bits & !((1u32 << n) - 1);
+        let x = if fit != 0 {
+            (*h).avail[fit.trailing_zeros() as usize]
+        } else {
+            let x = ss::acquire(h);
+            if x.is_null() {
+                return null_mut();
             }
-            x = (*x).next;
-            tries += 1;
-        }
-        let x = ss::acquire(h);
-        if x.is_null() {
-            return null_mut();
-        }
-        avail_push(h, x);
-        let s = ss::init_span(x, 1, c, h);
+            x
+        };
+        let i = ss::find_run((*x).free_mask & (*x).dirty_mask, n)
+            .or_else(|| ss::find_run((*x).free_mask, n))
+            .unwrap_or(1);
+        let s = ss::init_span(x, i, c, h);
+        avail_update(h, x);
         s
     }
 }
 
-unsafe fn avail_push(h: *mut Heap, x: *mut SuperSlab) {
-    // SAFETY: owner-only list.
+/// Length of the longest run of set bits.
+fn longest_run(mut m: u32) -> usize {
+    let mut k = 0;
+    while m != 0 {
+        m &= m << 1;
+        k += 1;
+    }
+    k
+}
+
+/// File SuperSlab `x` in the bin of its longest free run (none when full).
+unsafe fn avail_update(h: *mut Heap, x: *mut SuperSlab) {
+    // SAFETY: owner-only bins; `x` belongs to `h`.
     unsafe {
-        (*x).prev = null_mut();
-        (*x).next = (*h).avail;
-        if !(*x).next.is_null() {
-            (*(*x).next).prev = x;
+        let b = longest_run((*x).free_mask) as u32;
+        if (*x).bin == b {
+            return;
         }
-        (*h).avail = x;
-        (*x).in_avail = 1;
+        if (*x).bin != 0 {
+            avail_remove(h, x);
+        }
+        if b != 0 {
+            let head = (*h).avail[b as usize];
+            (*x).prev = null_mut();
+            (*x).next = head;
+            if !head.is_null() {
+                (*head).prev = x;
+            }
+            (*h).avail[b as usize] = x;
+            (*h).avail_bits |= 1 << b;
+            (*x).bin = b;
+        }
     }
 }
 
 unsafe fn avail_remove(h: *mut Heap, x: *mut SuperSlab) {
-    // SAFETY: owner-only list; `x` is in it.
+    // SAFETY: owner-only bins; `x` is in bin `x.bin`.
     unsafe {
+        let b = (*x).bin as usize;
         if (*x).prev.is_null() {
-            (*h).avail = (*x).next;
+            (*h).avail[b] = (*x).next;
+            if (*x).next.is_null() {
+                (*h).avail_bits &= !(1 << b);
+            }
         } else {
             (*(*x).prev).next = (*x).next;
         }
@@ -372,7 +391,7 @@ unsafe fn avail_remove(h: *mut Heap, x: *mut SuperSlab) {
         }
         (*x).next = null_mut();
         (*x).prev = null_mut();
-        (*x).in_avail = 0;
+        (*x).bin = 0;
     }
 }
 
@@ -440,13 +459,11 @@ unsafe fn retire(h: *mut Heap, s: *mut Slab) {
         let x = ss::of((*s).start);
         let now = os::now_ms();
         ss::free_span(x, s, now);
-        if (*x).in_avail == 0 {
-            avail_push(h, x);
-        }
+        avail_update(h, x);
         let delay = config::PURGE_DELAY_MS.get() as u64;
         if delay == 0 {
-            ss::purge(x);
-            if ss::is_empty(x) && (*h).avail != x {
+            ss::purge(x, now, 0);
+            if ss::is_empty(x) {
                 avail_remove(h, x);
                 ss::release(x, now);
             }
@@ -585,26 +602,25 @@ pub unsafe fn purge_heap(h: *mut Heap, now: u64, all: bool) {
     let mut next_due = 0u64;
     // SAFETY: the caller holds `h` exclusively (owner, or pool lock).
     unsafe {
-        let mut x = (*h).avail;
-        while !x.is_null() {
-            let next = (*x).next;
-            if (*x).dirty_mask != 0 {
-                if all || now.saturating_sub((*x).dirty_since) >= delay {
-                    ss::purge(x);
-                } else {
-                    let due = (*x).dirty_since + delay;
-                    next_due = if next_due == 0 {
-                        due
-                    } else {
-                        next_due.min(due)
-                    };
+        let mut bins = (*h).avail_bits;
+        while bins != 0 {
+            let b = bins.trailing_zeros() as usize;
+            bins &= bins - 1;
+            let mut x = (*h).avail[b];
+            while !x.is_null() {
+                let next = (*x).next;
+                if (*x).dirty_mask != 0 {
+                    let due = ss::purge(x, now, if all { 0 } else { delay });
+                    if due != 0 && (next_due == 0 || due < next_due) {
+                        next_due = due;
+                    }
                 }
+                if ss::is_empty(x) && (*x).dirty_mask == 0 {
+                    avail_remove(h, x);
+                    ss::release(x, now);
+                }
+                x = next;
             }
-            if ss::is_empty(x) && (*x).dirty_mask == 0 {
-                avail_remove(h, x);
-                ss::release(x, now);
-            }
-            x = next;
         }
         (*h).purge_at = next_due;
     }
@@ -735,7 +751,8 @@ unsafe fn thread_init() -> *mut Heap {
                     cur: [E; NUM_CLASSES],
                     remote: AtomicPtr::new(null_mut()),
                     partial: [null_mut(); NUM_CLASSES],
-                    avail: null_mut(),
+                    avail: [null_mut(); 32],
+    avail_bits: 0,
                     purge_at: 0,
                     ticks: 0,
                     live: 0,

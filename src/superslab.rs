@@ -69,6 +69,9 @@ pub struct Slab {
     pub in_partial: u32,
     pub next: *mut Slab,
     pub prev: *mut Slab,
+    /// When this slab was last freed (ms): it is purged once it has stayed
+    /// free for the purge delay, so a span that is reused soon never is.
+    pub freed_at: u64,
 }
 
 #[repr(C, align(64))]
@@ -77,12 +80,11 @@ pub struct SuperSlab {
     pub heap: *mut Heap,
     pub free_mask: u32,
     pub dirty_mask: u32,
-    /// When `dirty_mask` last became non-zero (ms).
-    pub dirty_since: u64,
     /// Links in the owner's available list or the global cache.
     pub next: *mut SuperSlab,
     pub prev: *mut SuperSlab,
-    pub in_avail: u32,
+    /// The owner's avail bin this SuperSlab is filed in (0: none).
+    pub bin: u32,
     pub cached_at: u64,
     pub span_head: [*mut Slab; SLABS],
     pub slabs: [Slab; SLABS],
@@ -111,6 +113,7 @@ impl Slab {
         in_partial: 0,
         next: null_mut(),
         prev: null_mut(),
+        freed_at: 0,
     };
 }
 
@@ -157,7 +160,6 @@ unsafe fn init_header(ss: *mut SuperSlab, fresh: bool) {
             (*ss).magic = MAGIC ^ ss as usize;
             (*ss).free_mask = USABLE;
             (*ss).dirty_mask = 0;
-            (*ss).dirty_since = 0;
             for i in 0..SLABS {
                 let s = &raw mut (*ss).slabs[i];
                 s.write(Slab::EMPTY);
@@ -168,7 +170,7 @@ unsafe fn init_header(ss: *mut SuperSlab, fresh: bool) {
         (*ss).heap = null_mut();
         (*ss).next = null_mut();
         (*ss).prev = null_mut();
-        (*ss).in_avail = 0;
+        (*ss).bin = 0;
     }
 }
 
@@ -197,6 +199,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             in_partial: 0,
             next: null_mut(),
             prev: null_mut(),
+            freed_at: 0,
         };
         for j in i..i + n {
             (*ss).span_head[j] = s;
@@ -221,6 +224,7 @@ pub unsafe fn free_span(ss: *mut SuperSlab, s: *mut Slab, now: u64) {
             if j != i {
                 (*d).len = 0;
             }
+            (*d).freed_at = now;
             (*ss).span_head[j] = d;
         }
         (*s).len = 0;
@@ -231,30 +235,39 @@ pub unsafe fn free_span(ss: *mut SuperSlab, s: *mut Slab, now: u64) {
         (*s).nslabs = 1;
         let bits = span_bits(i, n);
         (*ss).free_mask |= bits;
-        if (*ss).dirty_mask == 0 {
-            (*ss).dirty_since = now;
-        }
         (*ss).dirty_mask |= bits;
         stats::SPAN_BYTES.fetch_sub(n * SLAB_SIZE, Relaxed);
     }
 }
 
-/// MADV_DONTNEED every dirty free slab of `ss`, in maximal runs.
-pub unsafe fn purge(ss: *mut SuperSlab) {
+/// MADV_DONTNEED the dirty free slabs of `ss` that have been free for at
+/// least `delay` ms (all of them with `delay == 0`), in maximal runs.
+/// Returns when the next remaining dirty slab is due (0: none left).
+pub unsafe fn purge(ss: *mut SuperSlab, now: u64, delay: u64) -> u64 {
     // SAFETY: dirty slabs are free: no block lives there.
     unsafe {
-        let mut m = (*ss).dirty_mask & (*ss).free_mask;
+        let mut due = 0u64;
+        let mut m = 0u32;
+        let mut d = (*ss).dirty_mask & (*ss).free_mask;
+        while d != 0 {
+            let i = d.trailing_zeros() as usize;
+            d &= d - 1;
+            let t = (*ss).slabs[i].freed_at + delay;
+            if delay == 0 || t <= now {
+                m |= 1 << i;
+            } else if due == 0 || t < due {
+                due = t;
+            }
+        }
+        (*ss).dirty_mask &= !m;
         while m != 0 {
             let i = m.trailing_zeros() as usize;
             let run = (!(m >> i)).trailing_zeros() as usize;
-            os::purge(
-                (ss as usize + (i << SLAB_SHIFT)) as *mut u8,
-                run << SLAB_SHIFT,
-            );
+            os::purge((ss as usize + (i << SLAB_SHIFT)) as *mut u8, run << SLAB_SHIFT);
             stats::PURGED_BYTES.fetch_add(run << SLAB_SHIFT, Relaxed);
             m &= !span_bits(i, run);
         }
-        (*ss).dirty_mask = 0;
+        due
     }
 }
 
@@ -362,7 +375,7 @@ pub fn release(ss: *mut SuperSlab, now: u64) {
         unsafe {
             let c = &mut *CACHE.get();
             (*ss).heap = null_mut();
-            (*ss).in_avail = 0;
+            (*ss).bin = 0;
             (*ss).cached_at = now;
             (*ss).prev = null_mut();
             (*ss).next = c.head;
@@ -418,8 +431,8 @@ pub fn maintain(now: u64, all: bool) {
                     stats::SS_CACHED.fetch_sub(1, Relaxed);
                     (*ss).next = evict;
                     evict = ss;
-                } else if (*ss).dirty_mask != 0 && now.saturating_sub((*ss).dirty_since) >= delay {
-                    purge(ss);
+                } else if (*ss).dirty_mask != 0 {
+                    purge(ss, now, delay);
                 }
                 ss = next;
             }
@@ -490,7 +503,10 @@ mod tests {
             free_span(ss, s2, 6);
             free_span(ss, s3, 7);
             assert!(is_empty(ss));
-            purge(ss);
+            assert_eq!(purge(ss, 10, 100), 105, "nothing is due before the delay");
+            assert_ne!((*ss).dirty_mask, 0);
+            assert_eq!(purge(ss, 106, 100), 107, "only the slab freed first is due");
+            assert_eq!(purge(ss, 107, 100), 0);
             assert_eq!((*ss).dirty_mask, 0);
         }
         unmap(ss);
