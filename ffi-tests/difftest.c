@@ -1,0 +1,325 @@
+/* difftest.c: randomised differential tester.
+ *
+ * THREADS threads run random operations on one shared table of SLOTS slots:
+ * malloc / calloc / realloc / reallocarray / free / aligned_alloc /
+ * posix_memalign / memalign, plus random writes into live blocks. Slots are
+ * shared, so a block allocated by one thread is often grown or freed by
+ * another. Every write is mirrored into a shadow copy that lives outside the
+ * allocator (one fixed mmap'd area per slot), and every block's full contents
+ * are compared against its shadow before each realloc or free, as well as its
+ * alignment and usable size.
+ *
+ * usage: difftest [seed [seconds [threads [max-ops]]]]
+ *   seed 0 (or none) picks one from the clock. The seed is printed at the start
+ *   and with any failure. Scheduling makes multi-threaded runs
+ *   non-deterministic; with 1 thread a seed reproduces the exact sequence.
+ */
+#include "common.h"
+
+#include <sys/mman.h>
+
+#define SLOTS 1024
+#define MAX_BLOCK ((size_t)1 << 20) /* shadow capacity per slot */
+#define MAXT 32
+
+enum how { H_MALLOC, H_CALLOC, H_ALIGNED_ALLOC, H_POSIX_MEMALIGN, H_MEMALIGN, H_REALLOC_NULL };
+static const char *how_name[] = {"malloc",         "calloc",   "aligned_alloc",
+                                 "posix_memalign", "memalign", "realloc(NULL)"};
+
+struct slot {
+    pthread_mutex_t mu;
+    unsigned char *p;
+    size_t n;
+    size_t align;
+    int how;      /* how the block was made, or -1 after a realloc */
+    int last_tid; /* thread that last touched it */
+};
+
+static struct slot slots[SLOTS];
+static unsigned char *shadow; /* SLOTS * MAX_BLOCK bytes, MAP_NORESERVE */
+static uint64_t seed;
+static double deadline;
+static long max_ops;
+static atomic_long ops_done, n_alloc, n_free, n_realloc, n_write, n_handoff;
+static atomic_int stop;
+
+static unsigned char *shadow_of(int i) { return shadow + (size_t)i * MAX_BLOCK; }
+
+static void report(int tid, int i, const char *what, long off)
+{
+    struct slot *s = &slots[i];
+    CHECKF(0, "seed %llu thread %d slot %d: %s: block %p (%zu bytes, %s, align %zu, last touched "
+              "by thread %d) differs from its shadow at offset %ld",
+           (unsigned long long)seed, tid, i, what, (void *)s->p, s->n,
+           s->how >= 0 ? how_name[s->how] : "realloc", s->align, s->last_tid, off);
+    atomic_store(&stop, 1);
+}
+
+static long compare(const unsigned char *p, const unsigned char *sh, size_t n)
+{
+    if (memcmp(p, sh, n) == 0)
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        if (p[k] != sh[k])
+            return (long)k;
+    return -1;
+}
+
+/* Full check of a live slot. */
+static int verify(int tid, int i, const char *what)
+{
+    struct slot *s = &slots[i];
+    if ((uintptr_t)s->p % s->align != 0) {
+        CHECKF(0, "seed %llu slot %d: %s: block %p (%zu bytes, from %s) not aligned to %zu",
+               (unsigned long long)seed, i, what, (void *)s->p, s->n,
+               s->how >= 0 ? how_name[s->how] : "realloc", s->align);
+        atomic_store(&stop, 1);
+        return 0;
+    }
+    size_t us = malloc_usable_size(s->p);
+    if (us < s->n) {
+        CHECKF(0, "seed %llu slot %d: %s: malloc_usable_size %zu < %zu", (unsigned long long)seed,
+               i, what, us, s->n);
+        atomic_store(&stop, 1);
+        return 0;
+    }
+    long off = compare(s->p, shadow_of(i), s->n);
+    if (off >= 0) {
+        report(tid, i, what, off);
+        return 0;
+    }
+    return 1;
+}
+
+/* Random write of [off, off+len) in both the block and its shadow. */
+static void random_write(uint64_t *rs, int i)
+{
+    struct slot *s = &slots[i];
+    if (s->n == 0)
+        return;
+    size_t off = (size_t)(hk_rand(rs) % s->n);
+    size_t len = (size_t)(hk_rand(rs) % (s->n - off)) + 1;
+    if (hk_rand(rs) % 4 == 0 && len > 64)
+        len = 64;
+    unsigned char b = (unsigned char)hk_rand(rs);
+    if (hk_rand(rs) & 1) {
+        memset(s->p + off, b, len);
+        memset(shadow_of(i) + off, b, len);
+    } else {
+        hk_fill(s->p + off, len, hk_rand(rs));
+        memcpy(shadow_of(i) + off, s->p + off, len);
+    }
+}
+
+static size_t random_size(uint64_t *rs)
+{
+    uint64_t r = hk_rand(rs) % 1000;
+    if (r < 10)
+        return 0;
+    if (r < 600)
+        return hk_range(rs, 1, 256);
+    if (r < 900)
+        return hk_range(rs, 257, 4096);
+    if (r < 985)
+        return hk_range(rs, 4097, 65536);
+    return hk_range(rs, 65537, MAX_BLOCK);
+}
+
+static void op_alloc(uint64_t *rs, int tid, int i)
+{
+    struct slot *s = &slots[i];
+    size_t n = random_size(rs);
+    size_t align = 1;
+    int how = (int)(hk_rand(rs) % 10);
+    how = how < 5 ? H_MALLOC : how - 4; /* malloc half the time */
+    if (how == H_ALIGNED_ALLOC || how == H_POSIX_MEMALIGN || how == H_MEMALIGN) {
+        int shift = (int)hk_range(rs, 3, hk_rand(rs) % 8 == 0 ? 21 : 13);
+        align = (size_t)1 << shift;
+    }
+    void *p = NULL;
+    switch (how) {
+    case H_MALLOC: p = malloc(n); break;
+    case H_CALLOC: {
+        size_t k = n ? hk_range(rs, 1, 8) : 1;
+        n = (n + k - 1) / k * k;
+        p = calloc(n / k, k);
+        break;
+    }
+    case H_ALIGNED_ALLOC: p = aligned_alloc(align, n); break;
+    case H_POSIX_MEMALIGN:
+        if (posix_memalign(&p, align, n) != 0)
+            p = NULL;
+        break;
+    case H_MEMALIGN: p = memalign(align, n); break;
+    default: p = realloc(NULL, n); break;
+    }
+    if (!p) {
+        CHECKF(n == 0, "seed %llu: %s(%zu) returned NULL", (unsigned long long)seed,
+               how_name[how], n);
+        return;
+    }
+    s->p = p;
+    s->n = n;
+    /* malloc & co. owe 16-byte alignment for blocks of 16 bytes or more; the
+     * aligned entry points owe exactly what was asked for */
+    s->align = align > 1 ? align : (n >= 16 ? 16 : 1);
+    s->how = how;
+    s->last_tid = tid;
+    if (how == H_CALLOC) {
+        memset(shadow_of(i), 0, n);
+        verify(tid, i, "calloc zeroing");
+    } else {
+        hk_fill(p, n, hk_rand(rs));
+        memcpy(shadow_of(i), p, n);
+    }
+    atomic_fetch_add_explicit(&n_alloc, 1, memory_order_relaxed);
+}
+
+static void op_realloc(uint64_t *rs, int tid, int i)
+{
+    struct slot *s = &slots[i];
+    if (!verify(tid, i, "before realloc"))
+        return;
+    size_t nn = random_size(rs);
+    if (nn == 0)
+        nn = 1; /* realloc(p, 0) semantics differ between allocators */
+    void *q;
+    if (hk_rand(rs) % 8 == 0 && nn % 4 == 0)
+        q = reallocarray(s->p, nn / 4, 4);
+    else
+        q = realloc(s->p, nn);
+    if (!q) {
+        CHECKF(0, "seed %llu: realloc(%zu -> %zu) returned NULL", (unsigned long long)seed, s->n,
+               nn);
+        return;
+    }
+    size_t keep = s->n < nn ? s->n : nn;
+    s->p = q;
+    s->n = keep;
+    s->align = keep >= 16 && nn >= 16 ? 16 : 1;
+    s->how = -1;
+    s->last_tid = tid;
+    if (!verify(tid, i, "after realloc (preserved prefix)"))
+        return;
+    /* new tail: write it so it is checked from now on */
+    if (nn > keep) {
+        hk_fill(s->p + keep, nn - keep, hk_rand(rs));
+        memcpy(shadow_of(i) + keep, s->p + keep, nn - keep);
+    }
+    s->n = nn;
+    atomic_fetch_add_explicit(&n_realloc, 1, memory_order_relaxed);
+}
+
+static void op_free(int tid, int i)
+{
+    struct slot *s = &slots[i];
+    verify(tid, i, "before free");
+    if (s->last_tid != tid)
+        atomic_fetch_add_explicit(&n_handoff, 1, memory_order_relaxed);
+    free(s->p);
+    if (s->n > 64 * 1024) /* keep the shadow's RSS down */
+        madvise(shadow_of(i), s->n & ~(size_t)4095, MADV_DONTNEED);
+    s->p = NULL;
+    s->n = 0;
+    atomic_fetch_add_explicit(&n_free, 1, memory_order_relaxed);
+}
+
+static void *worker(void *arg)
+{
+    int tid = (int)(intptr_t)arg;
+    uint64_t rs = hk_mix64(seed ^ ((uint64_t)tid * 0x9e3779b97f4a7c15ULL)) | 1;
+    long local = 0;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        if ((local & 255) == 0) {
+            if (hk_now() >= deadline)
+                break;
+            if (max_ops && atomic_load(&ops_done) >= max_ops)
+                break;
+        }
+        int i = (int)(hk_rand(&rs) % SLOTS);
+        struct slot *s = &slots[i];
+        if (pthread_mutex_trylock(&s->mu) != 0)
+            continue;
+        if (!s->p) {
+            op_alloc(&rs, tid, i);
+        } else {
+            uint64_t r = hk_rand(&rs) % 100;
+            if (r < 40)
+                op_free(tid, i);
+            else if (r < 65)
+                op_realloc(&rs, tid, i);
+            else if (r < 95) {
+                random_write(&rs, i);
+                s->last_tid = tid;
+                atomic_fetch_add_explicit(&n_write, 1, memory_order_relaxed);
+            } else
+                verify(tid, i, "spot check");
+        }
+        pthread_mutex_unlock(&s->mu);
+        local++;
+        if ((local & 63) == 0)
+            atomic_fetch_add_explicit(&ops_done, 64, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    hk_start("difftest");
+    seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 0;
+    double secs = argc > 2 ? atof(argv[2]) : 3.0;
+    int nthreads = argc > 3 ? atoi(argv[3]) : 4;
+    max_ops = argc > 4 ? atol(argv[4]) : 0;
+    if (seed == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = hk_mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid());
+        if (seed == 0)
+            seed = 1;
+    }
+    if (nthreads < 1 || nthreads > MAXT) {
+        fprintf(stderr, "difftest: 1..%d threads\n", MAXT);
+        return 2;
+    }
+    printf("difftest: seed %llu, %.1f s, %d threads%s\n", (unsigned long long)seed, secs,
+           nthreads, max_ops ? ", bounded op count" : "");
+    fflush(stdout);
+
+    shadow = mmap(NULL, SLOTS * MAX_BLOCK, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (shadow == MAP_FAILED) {
+        perror("difftest: mmap shadow");
+        return 2;
+    }
+    for (int i = 0; i < SLOTS; i++)
+        pthread_mutex_init(&slots[i].mu, NULL);
+
+    double t0 = hk_now();
+    deadline = t0 + secs;
+    pthread_t t[MAXT];
+    for (int i = 0; i < nthreads; i++)
+        CHECK(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) == 0);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+
+    /* final sweep: every live block still matches, then free it */
+    int live = 0;
+    for (int i = 0; i < SLOTS; i++) {
+        if (!slots[i].p)
+            continue;
+        live++;
+        if (!atomic_load(&stop))
+            verify(-1, i, "final sweep");
+        free(slots[i].p);
+        slots[i].p = NULL;
+    }
+    printf("difftest: %ld allocations, %ld reallocs, %ld frees (%ld by another thread), %ld "
+           "writes, %d live at the end; %.1f s\n",
+           atomic_load(&n_alloc), atomic_load(&n_realloc), atomic_load(&n_free),
+           atomic_load(&n_handoff), atomic_load(&n_write), live, hk_now() - t0);
+    CHECKF(atomic_load(&n_alloc) > 0 && atomic_load(&n_free) > 0, "no operations ran");
+    if (hk_failed())
+        fprintf(stderr, "difftest: FAILED with seed %llu (rerun: difftest %llu %g %d)\n",
+                (unsigned long long)seed, (unsigned long long)seed, secs, nthreads);
+    return hk_finish();
+}

@@ -1,0 +1,113 @@
+//! Heap misuse must be caught: `ffi-tests/misuse.c CASE` commits one misuse
+//! (after printing, with `%p`, the pointer it will pass) and hakmem must abort
+//! with SIGABRT (not crash with SIGSEGV, not carry on) after writing one line
+//! to stderr that names hakmem, the operation, that pointer and the reason,
+//! e.g. `hakmem: free(0x7f...): double free of a 64-byte block`.
+//!
+//! Needs the release build: run `make test`, or `cargo build --release` first.
+
+mod common;
+
+use common::{command, run, signal_name, Mode, TIMEOUT};
+
+const SIGABRT: i32 = 6;
+
+fn check_misuse(case: &str, mode: Mode, op: &str, reason: &str) {
+    let mut cmd = command("misuse", mode);
+    cmd.arg(case);
+    let o = run(cmd, TIMEOUT);
+    // The pointer the program announced: the last line of its stdout.
+    let ptr = o
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("0x"))
+        .unwrap_or_else(|| {
+            panic!(
+                "misuse {case}: no pointer printed (setup failed?):\n{}",
+                o.report()
+            )
+        })
+        .trim()
+        .to_string();
+    assert!(
+        !o.stdout.contains("misuse not detected"),
+        "misuse {case} was not detected (program carried on):\n{}",
+        o.report()
+    );
+    let sig = o.signal();
+    assert!(
+        sig == Some(SIGABRT),
+        "misuse {case}: expected death by SIGABRT, got {}:\n{}",
+        match sig {
+            Some(s) => format!("signal {s} ({})", signal_name(s)),
+            None => "no signal".to_string(),
+        },
+        o.report()
+    );
+    let matching: Vec<&str> = o
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.contains("hakmem") && l.contains(op) && l.contains(&ptr) && l.contains(reason)
+        })
+        .collect();
+    assert!(
+        matching.len() == 1,
+        "misuse {case}: expected exactly one stderr line containing \"hakmem\", \"{op}\", \
+         \"{ptr}\" and \"{reason}\", found {}:\n{}",
+        matching.len(),
+        o.report()
+    );
+}
+
+macro_rules! misuse_tests {
+    ($($case:literal, $op:literal, $reason:literal => $preloaded:ident, $linked:ident;)*) => {
+        $(
+            #[test]
+            fn $preloaded() {
+                check_misuse($case, Mode::Preloaded, $op, $reason);
+            }
+
+            #[test]
+            fn $linked() {
+                check_misuse($case, Mode::Linked, $op, $reason);
+            }
+        )*
+    };
+}
+
+misuse_tests! {
+    "double-free-small", "free", "double free" => double_free_small, double_free_small_linked;
+    "double-free-mid", "free", "double free" => double_free_mid, double_free_mid_linked;
+    "double-free-large", "free", "double free" => double_free_large, double_free_large_linked;
+    "interior-free", "free", "middle of a block" => interior_free, interior_free_linked;
+    "interior-free-large", "free", "middle of a block"
+        => interior_free_large, interior_free_large_linked;
+    "stack-free", "free", "not allocated by hakmem" => stack_free, stack_free_linked;
+    "wild-free", "free", "not allocated by hakmem" => wild_free, wild_free_linked;
+    "realloc-after-free", "realloc", "already freed"
+        => realloc_after_free, realloc_after_free_linked;
+    "realloc-interior", "realloc", "middle of a block" => realloc_interior, realloc_interior_linked;
+}
+
+/// The list above covers every case the program knows.
+#[test]
+fn every_case_is_tested() {
+    let o = run(
+        {
+            let mut c = std::process::Command::new(common::plain_exe("misuse"));
+            c.arg("--list");
+            c
+        },
+        TIMEOUT,
+    );
+    assert!(o.success(), "{}", o.report());
+    let src = include_str!("misuse.rs");
+    for case in o.stdout.lines() {
+        assert!(
+            src.contains(&format!("\"{case}\", \"")),
+            "misuse case {case} has no test in tests/misuse.rs"
+        );
+    }
+}
