@@ -46,6 +46,7 @@ pub struct Heap {
     pub remote: AtomicPtr<Block>,
     /// Slabs with free blocks that are not current, per class.
     pub partial: [*mut Slab; NUM_CLASSES],
+    pub partial_tail: [*mut Slab; NUM_CLASSES],
     /// SuperSlabs of this heap with free slabs, binned by their longest run
     /// of free slabs (1..31); bit k of `avail_bits` says bin k is not empty.
     pub avail: [*mut SuperSlab; 32],
@@ -78,6 +79,7 @@ pub static hakmem_empty_heap: Static<Heap> = Static(Heap {
     cur: [E; NUM_CLASSES],
     remote: AtomicPtr::new(null_mut()),
     partial: [null_mut(); NUM_CLASSES],
+    partial_tail: [null_mut(); NUM_CLASSES],
     avail: [null_mut(); 32],
     avail_bits: 0,
     purge_at: 0,
@@ -281,16 +283,21 @@ unsafe fn set_current(h: *mut Heap, c: usize, s: *mut Slab) {
     }
 }
 
+/// Append `s` to its class's partial list: a FIFO, so the slab that has
+/// had the longest time to collect frees is taken first.
 unsafe fn partial_push(h: *mut Heap, s: *mut Slab) {
     // SAFETY: owner-only list.
     unsafe {
         let c = (*s).class as usize;
-        (*s).prev = null_mut();
-        (*s).next = (*h).partial[c];
-        if !(*s).next.is_null() {
-            (*(*s).next).prev = s;
+        let tail = (*h).partial_tail[c];
+        (*s).next = null_mut();
+        (*s).prev = tail;
+        if tail.is_null() {
+            (*h).partial[c] = s;
+        } else {
+            (*tail).next = s;
         }
-        (*h).partial[c] = s;
+        (*h).partial_tail[c] = s;
         (*s).in_partial = 1;
     }
 }
@@ -304,7 +311,9 @@ unsafe fn partial_remove(h: *mut Heap, s: *mut Slab) {
         } else {
             (*(*s).prev).next = (*s).next;
         }
-        if !(*s).next.is_null() {
+        if (*s).next.is_null() {
+            (*h).partial_tail[c] = (*s).prev;
+        } else {
             (*(*s).next).prev = (*s).prev;
         }
         (*s).next = null_mut();
@@ -751,8 +760,9 @@ unsafe fn thread_init() -> *mut Heap {
                     cur: [E; NUM_CLASSES],
                     remote: AtomicPtr::new(null_mut()),
                     partial: [null_mut(); NUM_CLASSES],
+                    partial_tail: [null_mut(); NUM_CLASSES],
                     avail: [null_mut(); 32],
-    avail_bits: 0,
+                    avail_bits: 0,
                     purge_at: 0,
                     ticks: 0,
                     live: 0,

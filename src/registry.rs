@@ -22,15 +22,36 @@ pub const LARGE: u8 = 2;
 pub const LARGE_TAIL: u8 = 3;
 
 extern "C" {
-    // Defined in src/tls.c: `unsigned char hakmem_registry[1 << 26]`.
+    // Defined in src/tls.c (hidden): `unsigned char hakmem_registry[1 << 26]`,
+    // 64 MiB of zero-filled .bss of which only the pages covering hakmem's
+    // own mappings are ever touched. A C definition costs nothing to compile;
+    // a Rust one is const-evaluated byte by byte.
     static hakmem_registry: [AtomicU8; CHUNKS];
 }
 
 #[inline(always)]
 fn table() -> &'static [AtomicU8; CHUNKS] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p: *const [AtomicU8; CHUNKS];
+        // SAFETY: a RIP-relative address of a hidden symbol of this object
+        // (no GOT load, as a plain extern static would need).
+        unsafe {
+            core::arch::asm!(
+                "lea {p}, [rip + {t}]",
+                p = out(reg) p,
+                t = sym hakmem_registry,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+            &*p
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     // SAFETY: a zero-initialised static array of bytes, valid for the whole
     // process; AtomicU8 has the layout of u8.
-    unsafe { &*core::ptr::addr_of!(hakmem_registry) }
+    unsafe {
+        &*core::ptr::addr_of!(hakmem_registry)
+    }
 }
 
 /// What lives at address `a`.

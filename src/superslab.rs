@@ -263,7 +263,10 @@ pub unsafe fn purge(ss: *mut SuperSlab, now: u64, delay: u64) -> u64 {
         while m != 0 {
             let i = m.trailing_zeros() as usize;
             let run = (!(m >> i)).trailing_zeros() as usize;
-            os::purge((ss as usize + (i << SLAB_SHIFT)) as *mut u8, run << SLAB_SHIFT);
+            os::purge(
+                (ss as usize + (i << SLAB_SHIFT)) as *mut u8,
+                run << SLAB_SHIFT,
+            );
             stats::PURGED_BYTES.fetch_add(run << SLAB_SHIFT, Relaxed);
             m &= !span_bits(i, run);
         }
