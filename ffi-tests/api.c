@@ -784,22 +784,31 @@ static void test_cfree(void)
     cf(p);
 }
 
+/* Announce each section on stdout first, so that when the allocator aborts
+ * the last line shows where. */
+#define SECTION(fn)                                                           \
+    do {                                                                      \
+        printf("api: %s\n", #fn);                                             \
+        fflush(stdout);                                                       \
+        fn();                                                                 \
+    } while (0)
+
 int main(void)
 {
     hk_start("api");
-    test_alignment_and_disjointness();
-    test_integrity();
-    test_malloc_zero();
-    test_calloc();
-    test_huge_requests();
-    test_reallocarray();
-    test_posix_memalign_errors();
-    test_aligned();
-    test_valloc_pvalloc();
-    test_realloc();
-    test_usable_size();
-    test_mallinfo_and_friends();
-    test_libc_aliases();
-    test_cfree();
+    SECTION(test_alignment_and_disjointness);
+    SECTION(test_integrity);
+    SECTION(test_malloc_zero);
+    SECTION(test_calloc);
+    SECTION(test_huge_requests);
+    SECTION(test_reallocarray);
+    SECTION(test_posix_memalign_errors);
+    SECTION(test_aligned);
+    SECTION(test_valloc_pvalloc);
+    SECTION(test_realloc);
+    SECTION(test_usable_size);
+    SECTION(test_mallinfo_and_friends);
+    SECTION(test_libc_aliases);
+    SECTION(test_cfree);
     return hk_finish();
 }

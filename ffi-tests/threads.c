@@ -142,10 +142,16 @@ static void *worker(void *arg)
             }
         } else {
             size_t n = random_size(&rs);
-            unsigned char *p = (hk_rand(&rs) % 8 == 0) ? calloc(1, n) : malloc(n);
+            int zeroed = hk_rand(&rs) % 8 == 0;
+            unsigned char *p = zeroed ? calloc(1, n) : malloc(n);
             CHECKF(p != NULL, "malloc(%zu) failed", n);
             if (!p)
                 continue;
+            if (zeroed) {
+                long nz = hk_first_nonzero(p, n);
+                CHECKF(nz < 0, "thread %d: calloc(1, %zu) = %p: byte %ld not zero", me, n,
+                       (void *)p, nz);
+            }
             CHECKF((uintptr_t)p % 16 == 0 || n < 16, "block %p misaligned", (void *)p);
             CHECKF(malloc_usable_size(p) >= n, "usable size %zu < %zu", malloc_usable_size(p), n);
             hk_fill(p, n, key_of(p, n, me));
