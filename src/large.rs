@@ -49,7 +49,9 @@ fn register(base: usize, len: usize) {
 /// its contents are zero. Null with errno ENOMEM on failure.
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let user_off = align.max(HEADER);
+    // At least one byte, so the user pointer lies inside the mapping.
     let Some(need) = size
+        .max(1)
         .checked_add(user_off)
         .and_then(|n| os::round_up(n, PAGE))
     else {
