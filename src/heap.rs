@@ -796,11 +796,11 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
     if h.is_null() || h == empty_heap() {
         return;
     }
-    // SAFETY: `h` is the exiting thread's heap.
+    // SAFETY: `h` is the exiting thread's heap: tidy it like a pooled heap
+    // (remote frees, empty current slabs back to their SuperSlabs, dirty
+    // slabs past the delay purged) so idle pooled heaps hold little memory.
     unsafe {
-        if !(*h).remote.load(Relaxed).is_null() {
-            collect_remote(h);
-        }
+        tidy_abandoned(h, os::now_ms(), false);
         (*h).live = 0;
     }
     // Later frees on this thread are remote frees; a later malloc takes a
@@ -845,4 +845,147 @@ extern "C" fn fork_child() {
 /// Visit every heap ever created (for statistics).
 pub fn heap_count() -> usize {
     stats::HEAPS.load(Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    /// Heap tests share the process-wide pool: run them one at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn blocks(n: usize, size: usize) -> Vec<usize> {
+        (0..n)
+            .map(|i| {
+                // SAFETY: plain allocation through the front end.
+                let p = unsafe { malloc(size) } as usize;
+                assert_ne!(p, 0);
+                assert_eq!(p % 16, 0);
+                // SAFETY: the block holds `size` bytes.
+                unsafe { core::ptr::write_bytes(p as *mut u8, i as u8, size) };
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn local_frees_are_reused_without_new_memory() {
+        let _s = serial();
+        std::thread::spawn(|| {
+            let first: HashSet<usize> = blocks(2000, 48).into_iter().collect();
+            assert_eq!(first.len(), 2000, "blocks are distinct");
+            for &p in &first {
+                // SAFETY: each block was allocated above and is freed once.
+                unsafe { free(p as *mut u8) };
+            }
+            // SAFETY: `p` is a block of a live SuperSlab of this heap.
+            let span = |p: usize| unsafe { (*ss::slab_of(ss::of(p), p)).start };
+            let spans: HashSet<usize> = first.iter().map(|&p| span(p)).collect();
+            let again = blocks(2000, 48);
+            for &p in &again {
+                assert!(
+                    spans.contains(&span(p)),
+                    "{p:#x} is in a span the freed blocks did not use"
+                );
+            }
+            for p in again {
+                // SAFETY: freed once.
+                unsafe { free(p as *mut u8) };
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn remote_frees_reach_the_owner_and_are_collected() {
+        let _s = serial();
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<usize>>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let owner = std::thread::spawn(move || {
+            let h = tls::heap();
+            let mine = blocks(1000, 200);
+            let h2 = tls::heap();
+            assert_ne!(h2, empty_heap());
+            assert!(h == empty_heap() || h == h2);
+            tx.send(mine.clone()).unwrap();
+            done_rx.recv().unwrap();
+            // SAFETY: `h2` is this thread's heap; other threads only push.
+            unsafe {
+                let mut n = 0;
+                let mut b = (*h2).remote.load(Acquire);
+                while !b.is_null() {
+                    n += 1;
+                    b = (*b).next;
+                }
+                assert_eq!(n, 1000, "every remote free is on the owner's list");
+                collect_remote(h2);
+                assert!((*h2).remote.load(Acquire).is_null());
+                let mut slabs = HashSet::new();
+                for &p in &mine {
+                    assert_eq!((*(p as *mut Block)).cookie, cookie(p), "block marked free");
+                    slabs.insert(ss::slab_of(ss::of(p), p) as usize);
+                }
+                for s in slabs {
+                    assert_eq!((*(s as *mut Slab)).used, 0, "slab accounting back to zero");
+                }
+            }
+        });
+        let theirs = rx.recv().unwrap();
+        std::thread::spawn(move || {
+            for p in theirs {
+                // SAFETY: allocated by the owner thread, freed once here.
+                unsafe { free(p as *mut u8) };
+            }
+        })
+        .join()
+        .unwrap();
+        done_tx.send(()).unwrap();
+        owner.join().unwrap();
+    }
+
+    #[test]
+    fn an_exiting_thread_hands_its_heap_to_the_next_thread() {
+        let _s = serial();
+        let first = std::thread::spawn(|| {
+            blocks(10, 64);
+            tls::heap() as usize
+        })
+        .join()
+        .unwrap();
+        let second = std::thread::spawn(|| {
+            blocks(10, 64);
+            tls::heap() as usize
+        })
+        .join()
+        .unwrap();
+        assert_eq!(first, second, "the pooled heap is adopted");
+    }
+
+    #[test]
+    fn mid_sizes_come_from_spans_of_their_class() {
+        let _s = serial();
+        std::thread::spawn(|| {
+            for size in [1025, 5000, 70_000, MID_MAX] {
+                let ps = blocks(20, size);
+                for &p in &ps {
+                    assert_eq!(registry::kind(p), registry::SUPERSLAB);
+                    // SAFETY: a live block.
+                    assert!(unsafe { block_size(p) } >= size);
+                }
+                for p in ps {
+                    // SAFETY: freed once.
+                    unsafe { free(p as *mut u8) };
+                }
+            }
+        })
+        .join()
+        .unwrap();
+    }
 }
