@@ -605,9 +605,10 @@ static void test_usable_size(void)
         /* all of it is writable and does not overlap anything else */
         if (b[i].p)
             hk_fill(b[i].p, b[i].n, (uint64_t)i * 31);
-        s = next_size(s);
+        /* every third size of the dense-then-geometric sequence: 1..~600000 */
+        s = next_size(next_size(next_size(s)));
         if (s > 600000)
-            s = 1;
+            s = 1 + (size_t)i % 7;
     }
     for (int i = 0; i < N; i++) {
         if (!b[i].p)

@@ -81,17 +81,31 @@ static inline const char *hk_owner(void *fn)
     return "?";
 }
 
+static inline void *hk_version_fn(void)
+{
+    return dlsym(RTLD_DEFAULT, "hakmem_version");
+}
+
 /* hakmem_version() if hakmem is loaded in this process, else NULL. */
 static inline const char *hk_hakmem_version(void)
 {
-    const char *(*ver)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "hakmem_version");
+    const char *(*ver)(void) = (const char *(*)(void))hk_version_fn();
     return ver ? ver() : NULL;
+}
+
+/* True when `fn` is defined in the object that defines hakmem_version (by
+ * object, not by file name: the library may be a renamed copy). */
+static inline int hk_from_hakmem(void *fn)
+{
+    Dl_info a, b;
+    void *ver = hk_version_fn();
+    return ver && fn && dladdr(ver, &a) && dladdr(fn, &b) && a.dli_fbase == b.dli_fbase;
 }
 
 /* True when the malloc this program calls is hakmem's. */
 static inline int hk_is_hakmem(void)
 {
-    return hk_hakmem_version() != NULL && strstr(hk_owner((void *)malloc), "hakmem") != NULL;
+    return hk_from_hakmem((void *)malloc);
 }
 
 static inline int hk_expect_hakmem(void)
@@ -124,10 +138,9 @@ static inline void hk_start(const char *name)
         exit(1);
     }
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-        const char *owner = hk_owner(fns[i].fn);
-        if (!strstr(owner, "hakmem")) {
-            fprintf(stderr, "FAIL %s: EXPECT_HAKMEM=1 but %s resolves to %s, not hakmem\n",
-                    name, fns[i].name, owner);
+        if (!hk_from_hakmem(fns[i].fn)) {
+            fprintf(stderr, "FAIL %s: EXPECT_HAKMEM=1 but %s resolves to %s, not hakmem (%s)\n",
+                    name, fns[i].name, hk_owner(fns[i].fn), hk_owner(hk_version_fn()));
             exit(1);
         }
     }
