@@ -7,7 +7,8 @@
  * another. Every write is mirrored into a shadow copy that lives outside the
  * allocator (one fixed mmap'd area per slot), and every block's full contents
  * are compared against its shadow before each realloc or free, as well as its
- * alignment and usable size.
+ * alignment and usable size. Some blocks are used up to the size that
+ * malloc_usable_size() reports, so the slack it promises is checked too.
  *
  * usage: difftest [seed [seconds [threads [max-ops]]]]
  *   seed 0 (or none) picks one from the clock. The seed is printed at the start
@@ -33,6 +34,7 @@ struct slot {
     size_t align;
     int how;      /* how the block was made, or -1 after a realloc */
     int last_tid; /* thread that last touched it */
+    int full;     /* n was raised to malloc_usable_size(): never realloc'd */
 };
 
 static struct slot slots[SLOTS];
@@ -165,10 +167,19 @@ static void op_alloc(uint64_t *rs, int tid, int i)
     s->align = align > 1 ? align : (n >= 16 ? 16 : 1);
     s->how = how;
     s->last_tid = tid;
+    s->full = 0;
     if (how == H_CALLOC) {
         memset(shadow_of(i), 0, n);
         verify(tid, i, "calloc zeroing");
     } else {
+        /* sometimes use every byte malloc_usable_size() promises */
+        if (hk_rand(rs) % 8 == 0) {
+            size_t us = malloc_usable_size(p);
+            if (us >= n && us <= MAX_BLOCK) {
+                n = s->n = us;
+                s->full = 1;
+            }
+        }
         hk_fill(p, n, hk_rand(rs));
         memcpy(shadow_of(i), p, n);
     }
@@ -244,7 +255,7 @@ static void *worker(void *arg)
             op_alloc(&rs, tid, i);
         } else {
             uint64_t r = hk_rand(&rs) % 100;
-            if (r < 40)
+            if (r < 40 || (r < 65 && s->full))
                 op_free(tid, i);
             else if (r < 65)
                 op_realloc(&rs, tid, i);
