@@ -329,19 +329,40 @@ unsafe fn new_span(h: *mut Heap, c: usize) -> *mut Slab {
     let n = INFO[c].slabs as usize;
     // SAFETY: the avail bins and their SuperSlabs are owned by `h`.
     unsafe {
+        // First a run of dirty (still resident) free slabs in any fitting
+        // SuperSlab, a few looked at per bin; else the best-fitting bin.
         let fit = (*h).avail_bits & !((1u32 << n) - 1);
-        let x = if fit != 0 {
-            (*h).avail[fit.trailing_zeros() as usize]
-        } else {
-            let x = ss::acquire(h);
-            if x.is_null() {
-                return null_mut();
+        let mut bins = fit;
+        let mut found: Option<(*mut SuperSlab, usize)> = None;
+        'search: while bins != 0 {
+            let b = bins.trailing_zeros() as usize;
+            bins &= bins - 1;
+            let mut x = (*h).avail[b];
+            let mut k = 0;
+            while !x.is_null() && k < 4 {
+                if let Some(i) = ss::find_run((*x).free_mask & (*x).dirty_mask, n) {
+                    found = Some((x, i));
+                    break 'search;
+                }
+                x = (*x).next;
+                k += 1;
             }
-            x
+        }
+        let (x, i) = match found {
+            Some(f) => f,
+            None => {
+                let x = if fit != 0 {
+                    (*h).avail[fit.trailing_zeros() as usize]
+                } else {
+                    let x = ss::acquire(h);
+                    if x.is_null() {
+                        return null_mut();
+                    }
+                    x
+                };
+                (x, ss::find_run((*x).free_mask, n).unwrap_or(1))
+            }
         };
-        let i = ss::find_run((*x).free_mask & (*x).dirty_mask, n)
-            .or_else(|| ss::find_run((*x).free_mask, n))
-            .unwrap_or(1);
         let s = ss::init_span(x, i, c, h);
         avail_update(h, x);
         s
@@ -796,11 +817,16 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
     if h.is_null() || h == empty_heap() {
         return;
     }
-    // SAFETY: `h` is the exiting thread's heap: tidy it like a pooled heap
-    // (remote frees, empty current slabs back to their SuperSlabs, dirty
-    // slabs past the delay purged) so idle pooled heaps hold little memory.
+    // SAFETY: `h` is the exiting thread's heap. Its remote frees are
+    // collected and slabs past the purge delay purged; its current slabs stay
+    // warm for the next thread (maintenance retires them if none comes).
     unsafe {
-        tidy_abandoned(h, os::now_ms(), false);
+        if !(*h).remote.load(Relaxed).is_null() {
+            collect_remote(h);
+        }
+        if (*h).purge_at != 0 {
+            purge_heap(h, os::now_ms(), false);
+        }
         (*h).live = 0;
     }
     // Later frees on this thread are remote frees; a later malloc takes a
