@@ -5,7 +5,7 @@ INCDIR ?= $(PREFIX)/include
 CARGO  ?= cargo
 SO     := target/release/libhakmem.so
 
-.PHONY: all build test test-unit test-ffi test-programs bench bench-deps install uninstall clean
+.PHONY: all build test bench bench-deps install uninstall clean
 
 all: build
 

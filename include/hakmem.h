@@ -5,80 +5,6 @@
 
 #include <stddef.h>
 
-/**
- * The page size this build assumes (x86-64 and most aarch64 kernels).
- */
-#define PAGE 4096
-
-#define CHUNK_SHIFT 21
-
-#define CHUNK_SIZE (1 << CHUNK_SHIFT)
-
-#define FOREIGN 0
-
-#define SUPERSLAB 1
-
-/**
- * First chunk of a large block (its header is at the chunk's start).
- */
-#define LARGE 2
-
-/**
- * Later chunks of a large block.
- */
-#define LARGE_TAIL 3
-
-#define SLAB_SHIFT 16
-
-#define SLAB_SIZE (1 << SLAB_SHIFT)
-
-/**
- * Largest request served by the Tiny front end.
- */
-#define TINY_MAX 1024
-
-/**
- * Largest request served from SuperSlabs; larger ones are large blocks.
- */
-#define MID_MAX (256 * 1024)
-
-/**
- * Standard classes: 8 linear + 11 doublings x 4.
- */
-#define STD_CLASSES (8 + (11 * 4))
-
-/**
- * First of the four Small-Mid classes.
- */
-#define SM_FIRST STD_CLASSES
-
-#define NUM_CLASSES (STD_CLASSES + 4)
-
-/**
- * Entries of the direct table, indexed by (size + 15) / 16 for size <= 1 KiB.
- */
-#define DIRECT ((TINY_MAX / 16) + 1)
-
-#define SS_SHIFT 21
-
-#define SS_SIZE (1 << SS_SHIFT)
-
-#define SLABS (SS_SIZE / SLAB_SIZE)
-
-/**
- * Slabs 1..31 carry blocks; slab 0 is the header.
- */
-#define USABLE ~1u
-
-typedef struct Heap Heap;
-
-/**
- * A span's descriptor. The first cache line is what the fast paths read.
- */
-typedef struct Slab Slab;
-
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -98,10 +24,6 @@ int hakmem_collect(void);
  * Print hakmem's statistics to stderr (as malloc_stats()).
  */
 void hakmem_print_stats(void);
-
-extern struct Heap *hakmem_tls_get(void);
-
-extern void hakmem_tls_set(struct Heap *h);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -292,8 +292,9 @@ pub struct Mallinfo2 {
 }
 
 /// arena: bytes of SuperSlabs; ordblks: SuperSlabs; hblks/hblkhd: large
-/// blocks and their bytes; uordblks: bytes of spans in use plus large bytes;
-/// fordblks: SuperSlab bytes in no span plus cached large blocks.
+/// blocks and their mapped bytes; uordblks: bytes of SuperSlab spans in use
+/// (as glibc's, large blocks excluded); fordblks: SuperSlab bytes in no span
+/// plus cached large blocks.
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn mallinfo2() -> Mallinfo2 {
     let s = stats::snapshot();
@@ -305,7 +306,7 @@ pub extern "C" fn mallinfo2() -> Mallinfo2 {
         hblkhd: s.hblkhd,
         usmblks: 0,
         fsmblks: 0,
-        uordblks: s.uordblks + s.hblkhd,
+        uordblks: s.uordblks,
         fordblks: s.fordblks,
         keepcost: 0,
     }

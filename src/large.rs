@@ -48,6 +48,7 @@ fn register(base: usize, len: usize) {
 /// A large block of `size` bytes aligned to `align` (0: 16). With `zero`,
 /// its contents are zero. Null with errno ENOMEM on failure.
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    config::init(); // a large block can be the process' first allocation
     let user_off = align.max(HEADER);
     // At least one byte, so the user pointer lies inside the mapping.
     let Some(need) = size

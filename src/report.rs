@@ -83,16 +83,16 @@ impl Msg {
 }
 
 /// Report a detected heap misuse and stop the program:
-/// `hakmem: free(0x...): double free of a 64-byte block`.
+/// `hakmem: free(0x...): double free (block size 64 bytes); aborting`.
 #[cold]
 #[inline(never)]
 pub fn misuse(op: &str, p: usize, what: &str, block_size: usize) -> ! {
     let mut m = Msg::new();
     m.s("hakmem: ").s(op).s("(").ptr(p).s("): ").s(what);
     if block_size != 0 {
-        m.s(" of a ").dec(block_size as u64).s("-byte block");
+        m.s(" (block size ").dec(block_size as u64).s(" bytes)");
     }
-    m.s(" (aborting)");
+    m.s("; aborting");
     m.emit();
     // SAFETY: abort never returns; it raises SIGABRT.
     unsafe { libc::abort() }

@@ -5,7 +5,7 @@
 //! Tiny classes: 16..128 in steps of 16, then four classes per doubling up to
 //! 1 KiB. Mid classes continue four per doubling up to 256 KiB. The Small-Mid
 //! front end (HAKMEM_SMALLMID=1) has its own four classes for 256 B - 1 KiB on
-//! larger spans. Pure tables and arithmetic; calls nothing.
+//! larger spans. Tables and arithmetic; reads `config::smallmid()` only.
 
 use crate::config;
 

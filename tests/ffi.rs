@@ -55,14 +55,13 @@ both_modes!("config" [] => config_linked, config_preloaded);
 
 // After 512 MiB of mixed blocks are freed and the program idles for 1 s, RSS
 // must be under 10% of the peak.
-both_modes!(
-    #[ignore = "issue 4: memory return"]
-    "rss_return" ["512", "1"] => rss_return_linked, rss_return_preloaded
-);
+both_modes!("rss_return" ["512", "1"] => rss_return_linked, rss_return_preloaded);
 
 // After 20,000 threads (two at a time) have come and gone, RSS < 16 MiB.
+// Not met yet (about 19 MiB: the slabs of the pooled heaps stay resident for
+// the purge delay); `cargo test --release -- --ignored` runs it.
 both_modes!(
-    #[ignore = "issue 4: memory return"]
+    #[ignore = "issue 4: thread-churn RSS is about 19 MiB, over the 16 MiB target"]
     "churn" ["20000", "16"] => thread_rss_linked, thread_rss_preloaded
 );
 
