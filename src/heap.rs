@@ -71,23 +71,28 @@ unsafe impl<T> Sync for Static<T> {}
 pub static EMPTY_SLAB: Static<Slab> = Static(Slab::EMPTY);
 const E: *mut Slab = &EMPTY_SLAB.0 as *const Slab as *mut Slab;
 
+impl Heap {
+    /// A heap with every list empty (its slabs are all EMPTY_SLAB).
+    const EMPTY: Heap = Heap {
+        direct: [E; DIRECT],
+        cur: [E; NUM_CLASSES],
+        remote: AtomicPtr::new(null_mut()),
+        partial: [null_mut(); NUM_CLASSES],
+        partial_tail: [null_mut(); NUM_CLASSES],
+        avail: [null_mut(); 32],
+        avail_bits: 0,
+        purge_at: 0,
+        ticks: 0,
+        live: 0,
+        pool_next: null_mut(),
+        all_next: null_mut(),
+    };
+}
+
 /// The heap every thread starts with and returns to: all lists empty, so the
 /// first malloc falls into the slow path, which gives the thread a real heap.
 #[no_mangle]
-pub static hakmem_empty_heap: Static<Heap> = Static(Heap {
-    direct: [E; DIRECT],
-    cur: [E; NUM_CLASSES],
-    remote: AtomicPtr::new(null_mut()),
-    partial: [null_mut(); NUM_CLASSES],
-    partial_tail: [null_mut(); NUM_CLASSES],
-    avail: [null_mut(); 32],
-    avail_bits: 0,
-    purge_at: 0,
-    ticks: 0,
-    live: 0,
-    pool_next: null_mut(),
-    all_next: null_mut(),
-});
+pub static hakmem_empty_heap: Static<Heap> = Static(Heap::EMPTY);
 
 #[inline(always)]
 pub fn empty_heap() -> *mut Heap {
@@ -777,18 +782,8 @@ unsafe fn thread_init() -> *mut Heap {
                     return h;
                 }
                 h.write(Heap {
-                    direct: [E; DIRECT],
-                    cur: [E; NUM_CLASSES],
-                    remote: AtomicPtr::new(null_mut()),
-                    partial: [null_mut(); NUM_CLASSES],
-                    partial_tail: [null_mut(); NUM_CLASSES],
-                    avail: [null_mut(); 32],
-                    avail_bits: 0,
-                    purge_at: 0,
-                    ticks: 0,
-                    live: 0,
-                    pool_next: null_mut(),
                     all_next: p.1,
+                    ..Heap::EMPTY
                 });
                 p.1 = h;
                 stats::HEAPS.fetch_add(1, Relaxed);
