@@ -713,6 +713,38 @@ unsafe fn tidy_abandoned(h: *mut Heap, now: u64, all: bool) {
     }
 }
 
+/// An exiting thread's heap: collect its remote frees; retire its empty
+/// current spans of blocks of BIG_PURGE bytes and more, purging them at once
+/// (a pooled heap would otherwise keep their pages resident across thousands
+/// of short threads, and faulting them again is cheap next to the use of
+/// blocks that big); the rest stays warm for the next thread until the purge
+/// delay passes.
+unsafe fn exit_tidy(h: *mut Heap, now: u64) {
+    // SAFETY: the caller holds `h` exclusively.
+    unsafe {
+        if !(*h).remote.load(Relaxed).is_null() {
+            collect_remote(h);
+        }
+        for c in 0..NUM_CLASSES {
+            let s = (*h).cur[c];
+            if s != E && (*s).used == 0 && (*s).size as usize >= BIG_PURGE {
+                set_current(h, c, E);
+                let x = ss::of((*s).start);
+                let (i, n) = ((*s).index as usize, (*s).nslabs as usize);
+                ss::free_span(x, s, now);
+                ss::purge_run(x, i, n);
+                avail_update(h, x);
+            }
+        }
+        if (*h).purge_at != 0 {
+            purge_heap(h, now, false);
+        }
+    }
+}
+
+/// Smallest block size whose empty spans exit_tidy purges.
+const BIG_PURGE: usize = 128 * 1024;
+
 /// malloc_trim: return everything that can go back now. Returns true if
 /// memory was released.
 pub fn trim() -> bool {
@@ -816,12 +848,7 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
     // collected and slabs past the purge delay purged; its current slabs stay
     // warm for the next thread (maintenance retires them if none comes).
     unsafe {
-        if !(*h).remote.load(Relaxed).is_null() {
-            collect_remote(h);
-        }
-        if (*h).purge_at != 0 {
-            purge_heap(h, os::now_ms(), false);
-        }
+        exit_tidy(h, os::now_ms());
         (*h).live = 0;
     }
     // Later frees on this thread are remote frees; a later malloc takes a

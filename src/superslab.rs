@@ -274,6 +274,26 @@ pub unsafe fn purge(ss: *mut SuperSlab, now: u64, delay: u64) -> u64 {
     }
 }
 
+/// MADV_DONTNEED the free dirty slabs `[i, i+n)` of `ss` now.
+pub unsafe fn purge_run(ss: *mut SuperSlab, i: usize, n: usize) {
+    // SAFETY: the slabs are free: no block lives there.
+    unsafe {
+        let bits = span_bits(i, n) & (*ss).dirty_mask & (*ss).free_mask;
+        if bits == 0 {
+            return;
+        }
+        (*ss).dirty_mask &= !bits;
+        let mut m = bits;
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            let run = (!(m >> i)).trailing_zeros() as usize;
+            os::purge((ss as usize + (i << SLAB_SHIFT)) as *mut u8, run << SLAB_SHIFT);
+            stats::PURGED_BYTES.fetch_add(run << SLAB_SHIFT, Relaxed);
+            m &= !span_bits(i, run);
+        }
+    }
+}
+
 /// True when no span of `ss` is in use.
 #[inline]
 pub unsafe fn is_empty(ss: *mut SuperSlab) -> bool {
