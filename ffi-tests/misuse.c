@@ -6,6 +6,10 @@
  * text in the diagnostic. If the misuse goes unnoticed the program prints
  * "misuse not detected" and exits 0 (which the harness reports as a failure).
  *
+ * The cases write-after-free, overflow-large and overflow-superslab are for
+ * secure mode (HAKMEM_SECURE=1): the first must be reported like the others,
+ * the two overflows must fault on a guard page (SIGSEGV).
+ *
  * usage: misuse CASE   (misuse --list prints the cases)
  */
 #include "common.h"
@@ -88,10 +92,54 @@ static void realloc_interior(void)
     launder(r);
 }
 
+/* Secure mode (HAKMEM_SECURE=1) cases. */
+
+/* Write over a freed block's first 16 bytes (where a free list keeps its
+ * link), then allocate that size until the damaged block comes up: secure
+ * mode must report it rather than follow the link. */
+static void write_after_free(void)
+{
+    unsigned char *p = alloc_filled(64);
+    void *q = launder(p);
+    announce(p);
+    free(p);
+    memset(q, 0x41, 16);
+    for (int i = 0; i < 100000; i++)
+        launder(malloc(64));
+}
+
+/* One byte past a large block's usable size: the guard page. */
+static void overflow_large(void)
+{
+    unsigned char *p = alloc_filled(1 << 20);
+    size_t n = malloc_usable_size(p);
+    announce(p + n);
+    ((volatile unsigned char *)launder(p))[n] = 1;
+}
+
+/* The page before the 2 MiB boundary after a block in the last 64 KiB of its
+ * (2 MiB-aligned) SuperSlab: the SuperSlab's guard page, past its last block. */
+static void overflow_superslab(void)
+{
+    const uintptr_t ss = (uintptr_t)2 << 20;
+    for (int i = 0; i < 200000; i++) {
+        unsigned char *p = malloc(16);
+        uintptr_t a = (uintptr_t)p;
+        if (p && (a & (ss - 1)) >= ss - 65536) {
+            unsigned char *guard = (unsigned char *)((a | (ss - 1)) + 1 - 4096);
+            announce(guard);
+            *(volatile unsigned char *)launder(guard) = 1;
+            return;
+        }
+    }
+    fprintf(stderr, "misuse: no 16-byte block in the last slab of a SuperSlab\n");
+    exit(2);
+}
+
 static const char *cases[] = {
     "double-free-small", "double-free-mid", "double-free-large", "interior-free",
     "interior-free-large", "stack-free", "wild-free", "realloc-after-free",
-    "realloc-interior",
+    "realloc-interior", "write-after-free", "overflow-large", "overflow-superslab",
 };
 
 int main(int argc, char **argv)
@@ -128,6 +176,12 @@ int main(int argc, char **argv)
         realloc_after_free();
     else if (strcmp(c, "realloc-interior") == 0)
         realloc_interior();
+    else if (strcmp(c, "write-after-free") == 0)
+        write_after_free();
+    else if (strcmp(c, "overflow-large") == 0)
+        overflow_large();
+    else if (strcmp(c, "overflow-superslab") == 0)
+        overflow_superslab();
     else {
         fprintf(stderr, "misuse: unknown case %s\n", c);
         return 2;

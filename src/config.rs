@@ -99,7 +99,15 @@ pub static STATS: Var = Var::new(
     "1: print statistics to stderr at exit",
 );
 
-pub static ALL: [&Var; 8] = [
+pub static SECURE: Var = Var::new(
+    "HAKMEM_SECURE",
+    0,
+    0,
+    1,
+    "1: secure mode: encoded free lists, guard pages, randomised allocation order",
+);
+
+pub static ALL: [&Var; 9] = [
     &MAX_CACHED,
     &MAX_MEMORY_MB,
     &TTL_SEC,
@@ -108,10 +116,12 @@ pub static ALL: [&Var; 8] = [
     &PURGE_DELAY_MS,
     &LARGE_CACHE_MB,
     &STATS,
+    &SECURE,
 ];
 
 static STATE: AtomicU32 = AtomicU32::new(0); // 0 unread, 1 reading, 2 read
 static SMALLMID_ON: AtomicBool = AtomicBool::new(false);
+static SECURE_ON: AtomicBool = AtomicBool::new(false);
 
 /// Read the environment once. Safe to call from the constructor and from the
 /// first malloc (the latter can happen first); concurrent callers wait.
@@ -124,6 +134,7 @@ pub fn init() {
             read_var(v);
         }
         SMALLMID_ON.store(SMALLMID.get() == 1, Relaxed);
+        SECURE_ON.store(SECURE.get() == 1, Relaxed);
         STATE.store(2, Release);
     } else {
         while STATE.load(Acquire) != 2 {
@@ -135,6 +146,12 @@ pub fn init() {
 #[inline]
 pub fn smallmid() -> bool {
     SMALLMID_ON.load(Relaxed)
+}
+
+/// HAKMEM_SECURE=1: every operation takes the checked slow paths.
+#[inline]
+pub fn secure() -> bool {
+    SECURE_ON.load(Relaxed)
 }
 
 fn read_var(v: &Var) {

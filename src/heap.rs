@@ -57,6 +57,8 @@ pub struct Heap {
     pub ticks: u32,
     /// 1 while a live thread owns the heap.
     pub live: u32,
+    /// Secure mode: the state of the generator that shuffles carved blocks.
+    pub rng: u64,
     pub pool_next: *mut Heap,
     pub all_next: *mut Heap,
 }
@@ -84,6 +86,7 @@ impl Heap {
         purge_at: 0,
         ticks: 0,
         live: 0,
+        rng: 0,
         pool_next: null_mut(),
         all_next: null_mut(),
     };
@@ -105,6 +108,89 @@ pub static SECRET: AtomicUsize = AtomicUsize::new(0);
 #[inline(always)]
 fn cookie(a: usize) -> usize {
     a ^ SECRET.load(Relaxed)
+}
+
+// ---------------------------------------------------------------------------
+// Secure mode (HAKMEM_SECURE=1)
+//
+// The fast paths never run: a thread's direct table stays on EMPTY_SLAB and
+// every span's divisor constant is 0, so each malloc and free takes the
+// slow path, which stores every free-list link encoded (`next ^ mask(at)`,
+// the mask drawn from two per-process secrets and the link's own address)
+// and checks each link it follows: it must decode to a block of the same
+// slab (or, on the remote list, of this heap) whose free cookie is intact.
+// A write into a freed block is then reported at the next malloc that meets
+// it, not followed into arbitrary memory.
+
+/// The two secrets of the link mask (zero unless secure).
+static LINK_KEY: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+#[inline]
+fn link_mask(at: usize) -> usize {
+    (at ^ LINK_KEY[1].load(Relaxed)).wrapping_mul(LINK_KEY[0].load(Relaxed))
+}
+
+/// Store `next` as the link of free block `b` (encoded in secure mode).
+#[inline]
+unsafe fn set_link(b: *mut Block, next: *mut Block) {
+    let v = if config::secure() {
+        (next as usize ^ link_mask(b as usize)) as *mut Block
+    } else {
+        next
+    };
+    // SAFETY: `b` is a free block the caller owns.
+    unsafe { (*b).next = v };
+}
+
+/// The link of free block `b`, decoded.
+#[inline]
+unsafe fn link(b: *mut Block) -> *mut Block {
+    // SAFETY: `b` is a free block the caller owns.
+    let v = unsafe { (*b).next };
+    if config::secure() {
+        (v as usize ^ link_mask(b as usize)) as *mut Block
+    } else {
+        v
+    }
+}
+
+/// Secure mode: the block `b` about to be handed out from slab `s`, whose
+/// decoded link is `next`, must still carry its free cookie, and `next` must
+/// be a block of `s` (or null). Anything else means a freed block was
+/// written to.
+#[cold]
+unsafe fn check_free_block(s: *mut Slab, b: *mut Block, next: *mut Block) {
+    // SAFETY: `s` is owned by the caller and `b` is on its free list.
+    unsafe {
+        let size = (*s).size as usize;
+        let off = (next as usize).wrapping_sub((*s).start);
+        if (*b).cookie != cookie(b as usize)
+            || (!next.is_null() && (off >= (*s).len || off % size != 0))
+        {
+            misuse(
+                "malloc",
+                b as usize,
+                "heap corruption: this free block was overwritten (use after free or overflow)",
+                size,
+            );
+        }
+    }
+}
+
+/// xorshift64* step of the heap's generator (secure mode only).
+fn next_random(h: *mut Heap) -> u64 {
+    // SAFETY: the caller owns `h`.
+    unsafe {
+        let mut x = (*h).rng;
+        if x == 0 {
+            x = os::random_u64() | 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        (*h).rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -182,7 +268,11 @@ unsafe fn pop(s: *mut Slab) -> *mut u8 {
     // SAFETY: `s.free` is non-null and owned by the calling thread.
     unsafe {
         let b = (*s).free;
-        (*s).free = (*b).next;
+        let next = link(b);
+        if config::secure() {
+            check_free_block(s, b, next);
+        }
+        (*s).free = next;
         (*s).used += 1;
         (*b).cookie = 0;
         b.cast()
@@ -260,6 +350,10 @@ unsafe fn carve(s: *mut Slab) -> bool {
         let size = (*s).size as usize;
         let n = ((8192 / size).max(4) as u32).min(left) as usize;
         let first = (*s).start + (*s).carved as usize * size;
+        if config::secure() {
+            carve_shuffled(s, first, n);
+            return true;
+        }
         let mut a = first;
         for i in 0..n {
             let b = a as *mut Block;
@@ -278,12 +372,49 @@ unsafe fn carve(s: *mut Slab) -> bool {
     }
 }
 
+/// Secure mode's carve: the `n` new blocks from `first` go onto the free
+/// list in a random order (Fisher-Yates; each block's cookie word holds the
+/// permutation while it is built), with encoded links.
+#[cold]
+unsafe fn carve_shuffled(s: *mut Slab, first: usize, n: usize) {
+    // SAFETY: blocks `first + k*size` for k < n are never-used blocks of `s`,
+    // owned by the caller; each is at least 16 bytes (link and cookie words).
+    unsafe {
+        let size = (*s).size as usize;
+        let blk = |k: usize| (first + k * size) as *mut Block;
+        for k in 0..n {
+            (*blk(k)).cookie = k;
+        }
+        for k in (1..n).rev() {
+            let j = (next_random((*s).heap) % (k as u64 + 1)) as usize;
+            let t = (*blk(k)).cookie;
+            (*blk(k)).cookie = (*blk(j)).cookie;
+            (*blk(j)).cookie = t;
+        }
+        let mut next = (*s).free;
+        for k in (0..n).rev() {
+            let b = blk((*blk(k)).cookie);
+            set_link(b, next);
+            next = b;
+        }
+        for k in 0..n {
+            (*blk(k)).cookie = cookie(blk(k) as usize);
+        }
+        (*s).free = next;
+        (*s).carved += n as u32;
+        (*s).len = (*s).carved as usize * size;
+    }
+}
+
 unsafe fn set_current(h: *mut Heap, c: usize, s: *mut Slab) {
     // SAFETY: `h` is owned by the caller.
     unsafe {
         (*h).cur[c] = s;
-        for i in sizeclass::direct_range(c) {
-            (*h).direct[i] = s;
+        // Secure mode keeps the direct table on EMPTY_SLAB: no fast path.
+        if !config::secure() {
+            for i in sizeclass::direct_range(c) {
+                (*h).direct[i] = s;
+            }
         }
     }
 }
@@ -524,7 +655,7 @@ pub unsafe fn free_slow(p: *mut u8, op: &str) {
                 let ck = cookie(a);
                 let h = (*s).heap;
                 if h == tls::heap() {
-                    (*b).next = (*s).local_free;
+                    set_link(b, (*s).local_free);
                     (*b).cookie = ck;
                     (*s).local_free = b;
                     (*s).used -= 1;
@@ -535,7 +666,7 @@ pub unsafe fn free_slow(p: *mut u8, op: &str) {
                     (*b).cookie = ck;
                     let mut head = (*h).remote.load(Relaxed);
                     loop {
-                        (*b).next = head;
+                        set_link(b, head);
                         match (*h).remote.compare_exchange_weak(head, b, Release, Relaxed) {
                             Ok(_) => break,
                             Err(x) => head = x,
@@ -590,6 +721,32 @@ pub unsafe fn block_size(a: usize) -> usize {
     unsafe { (*ss::slab_of(ss::of(a), a)).size as usize }
 }
 
+/// Secure mode: remote-freed block `b` must still carry its free cookie and
+/// its decoded link `next` must be null or a block of heap `h`.
+#[cold]
+unsafe fn check_remote_link(h: *mut Heap, b: *mut Block, next: *mut Block) {
+    let a = next as usize;
+    // SAFETY: `b` is a block of `h` on its remote list; `next` is only
+    // dereferenced after the registry says a SuperSlab is mapped there.
+    unsafe {
+        let ok = (*b).cookie == cookie(b as usize)
+            && (next.is_null()
+                || (registry::kind(a) == registry::SUPERSLAB && ss::valid(ss::of(a)) && {
+                    let s = ss::slab_of(ss::of(a), a);
+                    let off = a.wrapping_sub((*s).start);
+                    (*s).heap == h && off < (*s).len && off % (*s).size as usize == 0
+                }));
+        if !ok {
+            misuse(
+                "free",
+                b as usize,
+                "heap corruption: this freed block was overwritten (use after free or overflow)",
+                0,
+            );
+        }
+    }
+}
+
 /// Free every block other threads handed back to `h`.
 unsafe fn collect_remote(h: *mut Heap) {
     // SAFETY: only the owner swaps the list out; its blocks belong to slabs
@@ -597,10 +754,13 @@ unsafe fn collect_remote(h: *mut Heap) {
     unsafe {
         let mut b = (*h).remote.swap(null_mut(), Acquire);
         while !b.is_null() {
-            let next = (*b).next;
+            let next = link(b);
+            if config::secure() {
+                check_remote_link(h, b, next);
+            }
             let a = b as usize;
             let s = ss::slab_of(ss::of(a), a);
-            (*b).next = (*s).local_free;
+            set_link(b, (*s).local_free);
             (*s).local_free = b;
             (*s).used -= 1;
             if (*s).used == 0 || (*s).full != 0 {
@@ -783,6 +943,10 @@ pub fn global_init() {
     if INIT.compare_exchange(0, 1, Acquire, Acquire).is_ok() {
         config::init();
         SECRET.store(os::random_u64() as usize | 1, Relaxed);
+        if config::secure() {
+            LINK_KEY[1].store(os::random_u64() as usize, Relaxed);
+            LINK_KEY[0].store(os::random_u64() as usize | 1, Relaxed);
+        }
         // SAFETY: KEY is written once here, before INIT becomes 2.
         unsafe { libc::pthread_key_create(KEY.get(), Some(thread_exit)) };
         ss::prewarm(config::PREWARM.get());

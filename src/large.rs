@@ -24,6 +24,15 @@ const FREED: usize = 0x4652_4545;
 const HEADER: usize = 64;
 const CACHE_ENTRIES: usize = 16;
 
+/// The guard page every large mapping ends with in secure mode.
+fn guard_len() -> usize {
+    if config::secure() {
+        PAGE
+    } else {
+        0
+    }
+}
+
 #[repr(C, align(64))]
 struct Header {
     magic: usize,
@@ -33,6 +42,8 @@ struct Header {
     state: AtomicUsize,
     next: *mut Header,
     freed_at: u64,
+    /// Bytes of the guard page ending the mapping (HAKMEM_SECURE), else 0.
+    guard: usize,
 }
 
 const _: () = assert!(core::mem::size_of::<Header>() == HEADER);
@@ -50,11 +61,13 @@ fn register(base: usize, len: usize) {
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     config::init(); // a large block can be the process' first allocation
     let user_off = align.max(HEADER);
+    let guard = guard_len();
     // At least one byte, so the user pointer lies inside the mapping.
     let Some(need) = size
         .max(1)
         .checked_add(user_off)
         .and_then(|n| os::round_up(n, PAGE))
+        .and_then(|n| n.checked_add(guard))
     else {
         os::set_errno(libc::ENOMEM);
         return null_mut();
@@ -72,10 +85,18 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
                 os::set_errno(libc::ENOMEM);
                 return null_mut();
             }
+            if guard != 0 && !os::guard((base as usize + need - guard) as *mut u8, true) {
+                os::unmap(base, need);
+                os::set_errno(libc::ENOMEM);
+                return null_mut();
+            }
             register(base as usize, need);
             let h = base as *mut Header;
             // SAFETY: a fresh mapping of at least one page.
-            unsafe { (*h).map_len = need };
+            unsafe {
+                (*h).map_len = need;
+                (*h).guard = guard;
+            }
             (h, true)
         }
     };
@@ -260,7 +281,7 @@ pub unsafe fn usable(a: usize, op: &str) -> usize {
     // SAFETY: validated by `check`.
     unsafe {
         let h = check(a, op);
-        (*h).map_len - (*h).user_off
+        (*h).map_len - (*h).guard - (*h).user_off
     }
 }
 
@@ -273,7 +294,12 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
         let base = h as usize;
         let off = (*h).user_off;
         let old = (*h).map_len;
-        let Some(need) = size.checked_add(off).and_then(|n| os::round_up(n, PAGE)) else {
+        let guard = (*h).guard;
+        let Some(need) = size
+            .checked_add(off)
+            .and_then(|n| os::round_up(n, PAGE))
+            .and_then(|n| n.checked_add(guard))
+        else {
             os::set_errno(libc::ENOMEM);
             return null_mut();
         };
@@ -286,6 +312,9 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
                 // Give back the tail: whole chunks past the new end leave the
                 // registry.
                 let keep_chunks_end = os::round_up(base + need, CHUNK_SIZE).unwrap();
+                if guard != 0 {
+                    os::guard((base + need - guard) as *mut u8, true);
+                }
                 os::unmap((base + need) as *mut u8, old - need);
                 if keep_chunks_end < base + old {
                     registry::clear(keep_chunks_end, base + old - keep_chunks_end);
@@ -296,8 +325,17 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
             (*h).size = size;
             return a as *mut u8;
         }
+        // mremap needs one uniform mapping: lift the guard page while the
+        // pages move, and put it back at the (new) end.
+        let set_guard =
+            |end: usize, on: bool| guard == 0 || os::guard((end - guard) as *mut u8, on);
+        if !set_guard(base + old, false) {
+            os::set_errno(libc::ENOMEM);
+            return null_mut();
+        }
         // Grow in place when the address space after the block is free.
         if !os::remap(base as *mut u8, old, need, None).is_null() {
+            set_guard(base + need, true);
             register(base, need);
             (*h).map_len = need;
             (*h).size = size;
@@ -312,17 +350,20 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
         };
         let target = os::map_aligned(need, align);
         if target.is_null() {
+            set_guard(base + old, true);
             os::set_errno(libc::ENOMEM);
             return null_mut();
         }
         let moved = os::remap(base as *mut u8, old, need, Some(target));
         if moved.is_null() {
             os::unmap(target, need);
+            set_guard(base + old, true);
             os::set_errno(libc::ENOMEM);
             return null_mut();
         }
         registry::clear(base, old);
         let nb = moved as usize;
+        set_guard(nb + need, true);
         register(nb, need);
         let nh = nb as *mut Header;
         (*nh).magic = MAGIC ^ nb;

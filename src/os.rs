@@ -78,6 +78,19 @@ pub fn purge(p: *mut u8, len: usize) {
     unsafe { libc::madvise(p.cast(), len, libc::MADV_DONTNEED) };
 }
 
+/// Make the page at `p` inaccessible (a guard page, HAKMEM_SECURE) or
+/// accessible again. Returns false if the kernel refused.
+pub fn guard(p: *mut u8, on: bool) -> bool {
+    let prot = if on {
+        libc::PROT_NONE
+    } else {
+        libc::PROT_READ | libc::PROT_WRITE
+    };
+    // SAFETY: `p` is a page of a mapping hakmem owns that holds no live
+    // block (or, when turning the guard off, is that guard page).
+    unsafe { libc::mprotect(p.cast(), PAGE, prot) == 0 }
+}
+
 /// Move/resize a mapping; with `fixed` it lands exactly at `new_addr`
 /// (replacing whatever was mapped there). Null on failure.
 pub fn remap(old: *mut u8, old_len: usize, new_len: usize, new_addr: Option<*mut u8>) -> *mut u8 {

@@ -178,6 +178,17 @@ unsafe fn init_header(ss: *mut SuperSlab, fresh: bool) {
 pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap) -> *mut Slab {
     let info = &INFO[c];
     let n = info.slabs as usize;
+    let secure = config::secure();
+    // Secure mode: blocks stop short of the guard page that ends the
+    // SuperSlab, and a zero divisor constant makes every free miss the fast
+    // path (which does not decode free lists) for the checked slow path.
+    let (count, div_m) = if !secure {
+        (info.count, info.div_m)
+    } else if i + n == SLABS {
+        (((n * SLAB_SIZE - os::PAGE) / info.size as usize) as u32, 0)
+    } else {
+        (info.count, 0)
+    };
     // SAFETY: the caller found slabs i..i+n free in `ss`, which its heap owns.
     unsafe {
         let s = &raw mut (*ss).slabs[i];
@@ -186,7 +197,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             local_free: null_mut(),
             start: ss as usize + (i << SLAB_SHIFT),
             len: 0,
-            div_m: info.div_m,
+            div_m,
             heap,
             used: 0,
             full: 0,
@@ -194,7 +205,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             nslabs: n as u8,
             index: i as u8,
             carved: 0,
-            count: info.count,
+            count,
             size: info.size,
             in_partial: 0,
             next: null_mut(),
@@ -287,7 +298,10 @@ pub unsafe fn purge_run(ss: *mut SuperSlab, i: usize, n: usize) {
         while m != 0 {
             let i = m.trailing_zeros() as usize;
             let run = (!(m >> i)).trailing_zeros() as usize;
-            os::purge((ss as usize + (i << SLAB_SHIFT)) as *mut u8, run << SLAB_SHIFT);
+            os::purge(
+                (ss as usize + (i << SLAB_SHIFT)) as *mut u8,
+                run << SLAB_SHIFT,
+            );
             stats::PURGED_BYTES.fetch_add(run << SLAB_SHIFT, Relaxed);
             m &= !span_bits(i, run);
         }
@@ -370,6 +384,12 @@ fn map_new() -> *mut SuperSlab {
     }
     // SAFETY: a fresh 2 MiB mapping.
     unsafe { init_header(p, true) };
+    // Secure mode: the last page is a guard; an overflow off the end of the
+    // last block faults instead of reaching the next mapping.
+    if config::secure() && !os::guard((p as usize + SS_SIZE - os::PAGE) as *mut u8, true) {
+        os::unmap(p.cast(), SS_SIZE);
+        return null_mut();
+    }
     registry::set(
         p as usize,
         SS_SIZE,

@@ -61,6 +61,7 @@ rejected! {
     purge_delay_negative: "HAKMEM_PURGE_DELAY_MS" = "-1";
     smallmid_not_a_boolean: "HAKMEM_SMALLMID" = "2";
     prewarm_absurd: "HAKMEM_PREWARM_SUPERSLABS" = "100000000";
+    secure_word: "HAKMEM_SECURE" = "yes";
 }
 
 #[test]

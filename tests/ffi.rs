@@ -59,6 +59,51 @@ both_modes!("config" [] => config_linked, config_preloaded);
 // must be under 10% of the peak.
 both_modes!("rss_return" ["512", "1"] => rss_return_linked, rss_return_preloaded);
 
+// ---- HAKMEM_SECURE=1: the same programs through the checked slow paths ----
+
+fn run_secure(name: &str, mode: Mode, args: &[&str]) {
+    let mut cmd = command(name, mode);
+    cmd.args(args).env("HAKMEM_SECURE", "1");
+    let o = run(cmd, TIMEOUT);
+    assert!(
+        o.success(),
+        "{name} (HAKMEM_SECURE=1) failed:\n{}",
+        o.report()
+    );
+    print!("{}", o.stdout);
+}
+
+#[test]
+fn secure_api() {
+    run_secure("api", Mode::Preloaded, &[]);
+}
+
+#[test]
+fn secure_threads() {
+    run_secure("threads", Mode::Preloaded, &["2", "4"]);
+}
+
+#[test]
+fn secure_difftest() {
+    run_secure("difftest", Mode::Linked, &["0", "2", "4"]);
+}
+
+#[test]
+fn secure_forking() {
+    run_secure("forking", Mode::Preloaded, &["50"]);
+}
+
+/// Secure mode shuffles the blocks of a freshly carved slab; the default
+/// hands them out in address order.
+#[test]
+fn secure_allocation_order_is_random() {
+    run_secure("order", Mode::Preloaded, &["random"]);
+}
+
+#[test]
+fn default_allocation_order_is_sequential() {
+    run_ok("order", Mode::Preloaded, &["ordered"]);
+}
 
 /// The EXPECT_HAKMEM=1 guard that every test above relies on must reject a
 /// run where malloc is not hakmem's (here: the plain executable, no preload).
