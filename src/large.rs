@@ -117,9 +117,25 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     }
 }
 
-/// Best-fitting cached mapping of at least `need` bytes (and at most half as
-/// much again), aligned to `align`.
+/// Best-fitting cached mapping of at least `need` bytes, aligned to `align`.
+/// A mapping more than twice as long keeps its length (a block that grows
+/// later, as with realloc, then grows in place) but its pages past `need` are
+/// purged first, so they cost address space, not memory.
 fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
+    let h = take_cached(need, align)?;
+    // SAFETY: `h` was unlinked from the cache: only this thread knows it.
+    unsafe {
+        let len = (*h).map_len;
+        if len / 2 > need {
+            let tail = len - (*h).guard - need;
+            os::purge((h as usize + need) as *mut u8, tail);
+            stats::PURGED_BYTES.fetch_add(tail, Relaxed);
+        }
+    }
+    Some(h)
+}
+
+fn take_cached(need: usize, align: usize) -> Option<*mut Header> {
     let _g = LOCK.guard();
     // SAFETY: the cache list is only accessed under LOCK.
     unsafe {
@@ -129,7 +145,6 @@ fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
             let h = *link;
             let len = (*h).map_len;
             if len >= need
-                && len - need <= need / 2
                 && h as usize % align == 0
                 && (best.is_null() || len < (**best).map_len)
             {
