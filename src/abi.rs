@@ -100,10 +100,7 @@ unsafe fn realloc_impl(p: *mut u8, size: usize, op: &str) -> *mut u8 {
         registry::SUPERSLAB => {
             // SAFETY: the registry says a SuperSlab is mapped here;
             // check_block validates the block or reports the misuse.
-            let old = unsafe {
-                heap::check_block(a, op);
-                heap::block_size(a)
-            };
+            let old = unsafe { (*heap::check_block(a, op).0).size as usize };
             if size <= old && size >= old / 2 {
                 return p;
             }
@@ -126,7 +123,8 @@ unsafe fn realloc_impl(p: *mut u8, size: usize, op: &str) -> *mut u8 {
             return q; // errno is ENOMEM; p stays valid
         }
         core::ptr::copy_nonoverlapping(p, q, old.min(size));
-        heap::free_slow(p, op);
+        // (validated above: the ordinary free path)
+        heap::free(p);
         q
     }
 }

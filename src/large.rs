@@ -119,16 +119,17 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
 
 /// Best-fitting cached mapping of at least `need` bytes, aligned to `align`.
 /// A mapping more than twice as long keeps its length (a block that grows
-/// later, as with realloc, then grows in place) but its pages past `need` are
-/// purged first, so they cost address space, not memory.
+/// later, as with realloc, then grows in place) but its pages past twice
+/// `need` are purged first: they cost address space, not memory, and a live
+/// block never pins more than twice its size.
 fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
     let h = take_cached(need, align)?;
     // SAFETY: `h` was unlinked from the cache: only this thread knows it.
     unsafe {
         let len = (*h).map_len;
         if len / 2 > need {
-            let tail = len - (*h).guard - need;
-            os::purge((h as usize + need) as *mut u8, tail);
+            let tail = len - (*h).guard - 2 * need;
+            os::purge((h as usize + 2 * need) as *mut u8, tail);
             stats::PURGED_BYTES.fetch_add(tail, Relaxed);
         }
     }
@@ -323,7 +324,9 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
             return null_mut();
         }
         if need <= old {
-            if need < old / 2 {
+            // Give memory back only when the block really shrinks (a block
+            // reused from the cache may be far longer than a growing one).
+            if need < old / 2 && size < (*h).size {
                 // Give back the tail: whole chunks past the new end leave the
                 // registry.
                 let keep_chunks_end = os::round_up(base + need, CHUNK_SIZE).unwrap();
@@ -348,7 +351,13 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
             os::set_errno(libc::ENOMEM);
             return null_mut();
         }
-        // Grow in place when the address space after the block is free.
+        // Grow by at least a quarter, so a block grown in small steps takes
+        // a syscall per quarter, not per page (pages not written cost no
+        // memory); in place when the address space after it is free.
+        let need = match os::round_up(need.max(old + old / 4), PAGE) {
+            Some(n) if n <= isize::MAX as usize / 2 => n,
+            _ => need,
+        };
         if !os::remap(base as *mut u8, old, need, None).is_null() {
             set_guard(base + need, true);
             register(base, need);
