@@ -270,6 +270,16 @@ pub unsafe fn purge(ss: *mut SuperSlab, now: u64, delay: u64) -> u64 {
                 due = t;
             }
         }
+        purge_slabs(ss, m);
+        due
+    }
+}
+
+/// MADV_DONTNEED the free slabs of mask `m` of `ss`, in maximal runs, and
+/// mark them clean.
+unsafe fn purge_slabs(ss: *mut SuperSlab, mut m: u32) {
+    // SAFETY: the caller passes free slabs only: no block lives there.
+    unsafe {
         (*ss).dirty_mask &= !m;
         while m != 0 {
             let i = m.trailing_zeros() as usize;
@@ -281,7 +291,6 @@ pub unsafe fn purge(ss: *mut SuperSlab, now: u64, delay: u64) -> u64 {
             stats::PURGED_BYTES.fetch_add(run << SLAB_SHIFT, Relaxed);
             m &= !span_bits(i, run);
         }
-        due
     }
 }
 
@@ -293,18 +302,7 @@ pub unsafe fn purge_run(ss: *mut SuperSlab, i: usize, n: usize) {
         if bits == 0 {
             return;
         }
-        (*ss).dirty_mask &= !bits;
-        let mut m = bits;
-        while m != 0 {
-            let i = m.trailing_zeros() as usize;
-            let run = (!(m >> i)).trailing_zeros() as usize;
-            os::purge(
-                (ss as usize + (i << SLAB_SHIFT)) as *mut u8,
-                run << SLAB_SHIFT,
-            );
-            stats::PURGED_BYTES.fetch_add(run << SLAB_SHIFT, Relaxed);
-            m &= !span_bits(i, run);
-        }
+        purge_slabs(ss, bits);
     }
 }
 
