@@ -165,7 +165,7 @@ unsafe fn check_free_block(s: *mut Slab, b: *mut Block, next: *mut Block) {
         let size = (*s).size as usize;
         let off = (next as usize).wrapping_sub((*s).start);
         if (*b).cookie != cookie(b as usize)
-            || (!next.is_null() && (off >= (*s).len || off % size != 0))
+            || (!next.is_null() && (off >= (*s).len() || off % size != 0))
         {
             misuse(
                 "malloc",
@@ -370,7 +370,7 @@ unsafe fn carve(s: *mut Slab) -> bool {
         }
         (*s).free = first as *mut Block;
         (*s).carved += n as u32;
-        (*s).len = (*s).carved as usize * size;
+        (*s).lim = (*s).carved as u64 * INFO[(*s).class as usize].div_e;
         true
     }
 }
@@ -405,7 +405,7 @@ unsafe fn carve_shuffled(s: *mut Slab, first: usize, n: usize) {
         }
         (*s).free = next;
         (*s).carved += n as u32;
-        (*s).len = (*s).carved as usize * size;
+        // `lim` stays 0: secure mode frees never take the fast path.
     }
 }
 
@@ -588,8 +588,8 @@ pub unsafe fn free(p: *mut u8) {
                 }
                 return;
             }
-            let off = a.wrapping_sub((*s).start);
-            if off < (*s).len && (off as u64).wrapping_mul((*s).div_m) < (*s).div_m {
+            let off = a.wrapping_sub((*s).start) as u64;
+            if off.wrapping_mul((*s).div_m) < (*s).lim {
                 let b = a as *mut Block;
                 let ck = cookie(a);
                 if (*b).cookie != ck && (*s).heap == tls::heap() {
@@ -711,7 +711,7 @@ pub unsafe fn check_block(a: usize, op: &str) -> (*mut Slab, *mut Block) {
         }
         let s = ss::slab_of(x, a);
         let off = a.wrapping_sub((*s).start);
-        if (*s).len == 0 || off >= (*s).len {
+        if off >= (*s).len() {
             misuse(op, a, "pointer not allocated by hakmem (free memory)", 0);
         }
         let size = (*s).size as usize;
@@ -752,7 +752,7 @@ unsafe fn check_remote_link(h: *mut Heap, b: *mut Block, next: *mut Block) {
                 || (registry::kind(a) == registry::SUPERSLAB && ss::valid(ss::of(a)) && {
                     let s = ss::slab_of(ss::of(a), a);
                     let off = a.wrapping_sub((*s).start);
-                    (*s).heap == h && off < (*s).len && off % (*s).size as usize == 0
+                    (*s).heap == h && off < (*s).len() && off % (*s).size as usize == 0
                 }));
         if !ok {
             misuse(

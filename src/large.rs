@@ -145,9 +145,7 @@ fn take_cached(need: usize, align: usize) -> Option<*mut Header> {
         while !(*link).is_null() {
             let h = *link;
             let len = (*h).map_len;
-            if len >= need
-                && h as usize % align == 0
-                && (best.is_null() || len < (**best).map_len)
+            if len >= need && h as usize % align == 0 && (best.is_null() || len < (**best).map_len)
             {
                 best = link;
             }

@@ -31,8 +31,14 @@ pub struct ClassInfo {
     pub slabs: u32,
     /// Blocks per span.
     pub count: u32,
-    /// ceil(2^64 / size): `off * div_m < div_m` iff `off % size == 0` (off < 2^32).
+    /// floor(2^64 / size) + 1: `off * div_m < div_m` iff `off % size == 0`
+    /// (off < 2^32); for a block start `off = k * size`, `off * div_m` is
+    /// `k * div_e` (mod 2^64).
     pub div_m: u64,
+    /// `size * div_m - 2^64`, in 1..=size: `off * div_m < k * div_e` iff
+    /// `off` is the start of one of the first `k` blocks (off < 2^32), one
+    /// multiplication and one comparison for both tests of a free.
+    pub div_e: u64,
 }
 
 const fn std_size(c: usize) -> usize {
@@ -78,6 +84,7 @@ const fn build_info() -> [ClassInfo; NUM_CLASSES] {
         slabs: 0,
         count: 0,
         div_m: 0,
+        div_e: 0,
     }; NUM_CLASSES];
     let mut c = 0;
     while c < NUM_CLASSES {
@@ -87,7 +94,8 @@ const fn build_info() -> [ClassInfo; NUM_CLASSES] {
             size: size as u32,
             slabs: slabs as u32,
             count: ((slabs * SLAB_SIZE) / size) as u32,
-            div_m: u64::MAX / size as u64 + 1,
+            div_m: ((1u128 << 64) / size as u128) as u64 + 1,
+            div_e: (size as u64).wrapping_mul(((1u128 << 64) / size as u128) as u64 + 1),
         };
         c += 1;
     }
@@ -262,6 +270,27 @@ mod tests {
             let least = if i.size as usize > 64 * 1024 { 2 } else { 4 };
             assert!(i.count >= least, "class {c} holds {}", i.count);
             assert!(i.count as usize * i.size as usize <= i.slabs as usize * SLAB_SIZE);
+        }
+    }
+
+    #[test]
+    fn one_product_tells_carved_block_starts() {
+        for i in INFO.iter() {
+            let size = i.size as u64;
+            assert!(i.div_e >= 1 && i.div_e <= size, "size {size}");
+            let span = i.slabs as u64 * SLAB_SIZE as u64;
+            for carved in [0u64, 1, 3, i.count as u64] {
+                let lim = carved * i.div_e;
+                let mut off = 0u64;
+                while off < span {
+                    assert_eq!(
+                        off.wrapping_mul(i.div_m) < lim,
+                        off % size == 0 && off / size < carved,
+                        "size {size} carved {carved} off {off}"
+                    );
+                    off += if size <= 1024 { 1 } else { 13 };
+                }
+            }
         }
     }
 

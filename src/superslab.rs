@@ -47,9 +47,10 @@ pub struct Slab {
     pub local_free: *mut Block,
     /// Address of the first block (the span's start).
     pub start: usize,
-    /// Bytes carved so far: an address at `start + off` is a block iff
-    /// `off < len` and `off % size == 0`. Zero while the span is free.
-    pub len: usize,
+    /// `carved * div_e` (`sizeclass::ClassInfo`): an address at `start + off`
+    /// is a carved block iff `off * div_m < lim`. Zero while the span is free,
+    /// and always in secure mode (so every free misses the fast path).
+    pub lim: u64,
     /// See `sizeclass::ClassInfo::div_m`.
     pub div_m: u64,
     /// The owning thread heap.
@@ -99,7 +100,7 @@ impl Slab {
         free: null_mut(),
         local_free: null_mut(),
         start: 0,
-        len: 0,
+        lim: 0,
         div_m: 0,
         heap: null_mut(),
         used: 0,
@@ -115,6 +116,15 @@ impl Slab {
         prev: null_mut(),
         freed_at: 0,
     };
+}
+
+impl Slab {
+    /// Bytes carved so far (0 while the span is free): an address at
+    /// `start + off` is a block iff `off < len()` and `off % size == 0`.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.carved as usize * self.size as usize
+    }
 }
 
 /// The SuperSlab containing address `a` (valid only if the registry says so).
@@ -180,14 +190,11 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
     let n = info.slabs as usize;
     let secure = config::secure();
     // Secure mode: blocks stop short of the guard page that ends the
-    // SuperSlab, and a zero divisor constant makes every free miss the fast
-    // path (which does not decode free lists) for the checked slow path.
-    let (count, div_m) = if !secure {
-        (info.count, info.div_m)
-    } else if i + n == SLABS {
-        (((n * SLAB_SIZE - os::PAGE) / info.size as usize) as u32, 0)
+    // SuperSlab (and `lim` stays 0: see heap::carve).
+    let count = if secure && i + n == SLABS {
+        ((n * SLAB_SIZE - os::PAGE) / info.size as usize) as u32
     } else {
-        (info.count, 0)
+        info.count
     };
     // SAFETY: the caller found slabs i..i+n free in `ss`, which its heap owns.
     unsafe {
@@ -196,8 +203,8 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             free: null_mut(),
             local_free: null_mut(),
             start: ss as usize + (i << SLAB_SHIFT),
-            len: 0,
-            div_m,
+            lim: 0,
+            div_m: info.div_m,
             heap,
             used: 0,
             full: 0,
@@ -233,12 +240,13 @@ pub unsafe fn free_span(ss: *mut SuperSlab, s: *mut Slab, now: u64) {
         for j in i..i + n {
             let d = &raw mut (*ss).slabs[j];
             if j != i {
-                (*d).len = 0;
+                (*d).lim = 0;
+                (*d).carved = 0;
             }
             (*d).freed_at = now;
             (*ss).span_head[j] = d;
         }
-        (*s).len = 0;
+        (*s).lim = 0;
         (*s).free = null_mut();
         (*s).local_free = null_mut();
         (*s).used = 0;
@@ -533,7 +541,8 @@ mod tests {
             let s2 = init_span(ss, find_run((*ss).free_mask, 1).unwrap(), 0, null_mut());
             assert_eq!((*s2).index as usize, i + n);
             free_span(ss, s, 5);
-            assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).len, 0);
+            assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).lim, 0);
+            assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).len(), 0);
             assert_eq!((*ss).dirty_mask, span_bits(i, n));
             let s3 = init_span(ss, find_run((*ss).free_mask, 1).unwrap(), 3, null_mut());
             assert_eq!(
