@@ -42,8 +42,6 @@ pub struct Heap {
     pub direct: [*mut Slab; DIRECT],
     /// The current slab of every class (EMPTY_SLAB when none).
     pub cur: [*mut Slab; NUM_CLASSES],
-    /// Blocks freed by other threads (a lock-free stack).
-    pub remote: AtomicPtr<Block>,
     /// Slabs with free blocks that are not current, per class.
     pub partial: [*mut Slab; NUM_CLASSES],
     pub partial_tail: [*mut Slab; NUM_CLASSES],
@@ -61,6 +59,22 @@ pub struct Heap {
     pub rng: u64,
     pub pool_next: *mut Heap,
     pub all_next: *mut Heap,
+    /// Blocks freed by other threads (a lock-free stack), on a cache line of
+    /// its own: other threads' pushes must not evict the lines the owner's
+    /// fast paths read.
+    pub remote: CacheLine<AtomicPtr<Block>>,
+}
+
+/// A value alone on its cache line.
+#[repr(C, align(64))]
+pub struct CacheLine<T>(pub T);
+
+impl<T> core::ops::Deref for CacheLine<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// A `static` holder for structures containing raw pointers.
@@ -78,7 +92,6 @@ impl Heap {
     const EMPTY: Heap = Heap {
         direct: [E; DIRECT],
         cur: [E; NUM_CLASSES],
-        remote: AtomicPtr::new(null_mut()),
         partial: [null_mut(); NUM_CLASSES],
         partial_tail: [null_mut(); NUM_CLASSES],
         avail: [null_mut(); 32],
@@ -89,6 +102,7 @@ impl Heap {
         rng: 0,
         pool_next: null_mut(),
         all_next: null_mut(),
+        remote: CacheLine(AtomicPtr::new(null_mut())),
     };
 }
 
