@@ -179,7 +179,7 @@ unsafe fn check_free_block(s: *mut Slab, b: *mut Block, next: *mut Block) {
         let size = (*s).size as usize;
         let off = (next as usize).wrapping_sub((*s).start);
         if (*b).cookie != cookie(b as usize)
-            || (!next.is_null() && (off >= (*s).len() || off % size != 0))
+            || (!next.is_null() && (off >= (*s).carved_bytes() || off % size != 0))
         {
             misuse(
                 "malloc",
@@ -725,7 +725,7 @@ pub unsafe fn check_block(a: usize, op: &str) -> (*mut Slab, *mut Block) {
         }
         let s = ss::slab_of(x, a);
         let off = a.wrapping_sub((*s).start);
-        if off >= (*s).len() {
+        if off >= (*s).carved_bytes() {
             misuse(op, a, "pointer not allocated by hakmem (free memory)", 0);
         }
         let size = (*s).size as usize;
@@ -766,7 +766,7 @@ unsafe fn check_remote_link(h: *mut Heap, b: *mut Block, next: *mut Block) {
                 || (registry::kind(a) == registry::SUPERSLAB && ss::valid(ss::of(a)) && {
                     let s = ss::slab_of(ss::of(a), a);
                     let off = a.wrapping_sub((*s).start);
-                    (*s).heap == h && off < (*s).len() && off % (*s).size as usize == 0
+                    (*s).heap == h && off < (*s).carved_bytes() && off % (*s).size as usize == 0
                 }));
         if !ok {
             misuse(

@@ -120,9 +120,9 @@ impl Slab {
 
 impl Slab {
     /// Bytes carved so far (0 while the span is free): an address at
-    /// `start + off` is a block iff `off < len()` and `off % size == 0`.
+    /// `start + off` is a block iff `off < carved_bytes()` and `off % size == 0`.
     #[inline]
-    pub fn len(&self) -> usize {
+    pub fn carved_bytes(&self) -> usize {
         self.carved as usize * self.size as usize
     }
 }
@@ -416,7 +416,11 @@ fn unmap(ss: *mut SuperSlab) {
 }
 
 /// Put an empty SuperSlab into the cache; unmap what the limits evict.
-pub fn release(ss: *mut SuperSlab, now: u64) {
+///
+/// # Safety
+/// `ss` is a live SuperSlab with no span in use, in no heap's bins, that the
+/// caller holds exclusively.
+pub unsafe fn release(ss: *mut SuperSlab, now: u64) {
     let mut evict: *mut SuperSlab = null_mut();
     {
         let _g = CACHE_LOCK.guard();
@@ -498,7 +502,8 @@ pub fn prewarm(n: usize) {
         if ss.is_null() {
             break;
         }
-        release(ss, now);
+        // SAFETY: a fresh SuperSlab only this thread knows.
+        unsafe { release(ss, now) };
     }
 }
 
@@ -542,7 +547,7 @@ mod tests {
             assert_eq!((*s2).index as usize, i + n);
             free_span(ss, s, 5);
             assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).lim, 0);
-            assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).len(), 0);
+            assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).carved_bytes(), 0);
             assert_eq!((*ss).dirty_mask, span_bits(i, n));
             let s3 = init_span(ss, find_run((*ss).free_mask, 1).unwrap(), 3, null_mut());
             assert_eq!(
