@@ -529,6 +529,7 @@ mod tests {
         let ss = map_new();
         assert!(!ss.is_null());
         assert_eq!(ss as usize % SS_SIZE, 0);
+        // SAFETY: a fresh SuperSlab that only this test uses.
         unsafe {
             assert!(valid(ss));
             assert_eq!(registry::kind(ss as usize + 12345), registry::SUPERSLAB);
