@@ -316,7 +316,7 @@ unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
             if !(*s).free.is_null() || take_local(s) || carve(s) {
                 return pop(s);
             }
-            (*s).full = 1;
+            mark_full(s);
             set_current(h, c, E);
         }
         loop {
@@ -329,7 +329,7 @@ unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
                 set_current(h, c, s);
                 return pop(s);
             }
-            (*s).full = 1;
+            mark_full(s);
         }
         let s = new_span(h, c);
         if s.is_null() {
@@ -338,6 +338,19 @@ unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
         carve(s);
         set_current(h, c, s);
         pop(s)
+    }
+}
+
+/// `s` has nothing left to hand out: it leaves every list until frees bring
+/// its count of blocks out down by an eighth of its blocks (so that, taken
+/// again, it serves a batch rather than one or two blocks), or to zero.
+#[inline]
+unsafe fn mark_full(s: *mut Slab) {
+    // SAFETY: owner-only fields of an owned slab.
+    unsafe {
+        (*s).full = 1;
+        let k = ((*s).count as u32 / 8).max(1);
+        (*s).wake = (*s).used.saturating_sub(k);
     }
 }
 
@@ -365,7 +378,7 @@ unsafe fn carve(s: *mut Slab) -> bool {
             return false;
         }
         let size = (*s).size as usize;
-        let n = ((8192 / size).max(4) as u32).min(left) as usize;
+        let n = (8192 / size).max(4).min(left as usize);
         let first = (*s).start + (*s).carved as usize * size;
         if config::secure() {
             carve_shuffled(s, first, n);
@@ -383,7 +396,7 @@ unsafe fn carve(s: *mut Slab) -> bool {
             a += size;
         }
         (*s).free = first as *mut Block;
-        (*s).carved += n as u32;
+        (*s).carved += n as u16;
         (*s).lim = (*s).carved as u64 * INFO[(*s).class as usize].div_e;
         true
     }
@@ -418,15 +431,22 @@ unsafe fn carve_shuffled(s: *mut Slab, first: usize, n: usize) {
             (*blk(k)).cookie = cookie(blk(k) as usize);
         }
         (*s).free = next;
-        (*s).carved += n as u32;
+        (*s).carved += n as u16;
         // `lim` stays 0: secure mode frees never take the fast path.
     }
 }
 
 unsafe fn set_current(h: *mut Heap, c: usize, s: *mut Slab) {
-    // SAFETY: `h` is owned by the caller.
+    // SAFETY: `h` is owned by the caller; `s` is EMPTY_SLAB (never written)
+    // or a slab of `h`.
     unsafe {
         (*h).cur[c] = s;
+        if s != E {
+            // The current slab is never settled (it is neither put on the
+            // partial list nor retired while current): frees to it skip the
+            // call. It leaves this state only through mark_full or retire.
+            (*s).wake = u32::MAX;
+        }
         // Secure mode keeps the direct table on EMPTY_SLAB: no fast path.
         if !config::secure() {
             for i in sizeclass::direct_range(c) {
@@ -597,7 +617,7 @@ pub unsafe fn free(p: *mut u8) {
                 (*b).next = (*s).local_free;
                 (*s).local_free = b;
                 (*s).used -= 1;
-                if (*s).used == 0 || (*s).full != 0 {
+                if (*s).used == (*s).wake {
                     settle((*s).heap, s);
                 }
                 return;
@@ -611,7 +631,7 @@ pub unsafe fn free(p: *mut u8) {
                     (*b).cookie = ck;
                     (*s).local_free = b;
                     (*s).used -= 1;
-                    if (*s).used == 0 || (*s).full != 0 {
+                    if (*s).used == (*s).wake {
                         settle((*s).heap, s);
                     }
                     return;
@@ -632,6 +652,7 @@ unsafe fn settle(h: *mut Heap, s: *mut Slab) {
     unsafe {
         if (*s).full != 0 {
             (*s).full = 0;
+            (*s).wake = 0;
             if (*s).used != 0 {
                 partial_push(h, s);
                 return;
@@ -687,7 +708,7 @@ pub unsafe fn free_slow(p: *mut u8, op: &str) {
                     (*b).cookie = ck;
                     (*s).local_free = b;
                     (*s).used -= 1;
-                    if (*s).used == 0 || (*s).full != 0 {
+                    if (*s).used == (*s).wake {
                         settle(h, s);
                     }
                 } else {
@@ -795,7 +816,7 @@ unsafe fn collect_remote(h: *mut Heap) {
             set_link(b, (*s).local_free);
             (*s).local_free = b;
             (*s).used -= 1;
-            if (*s).used == 0 || (*s).full != 0 {
+            if (*s).used == (*s).wake {
                 settle(h, s);
             }
             b = next;

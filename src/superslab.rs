@@ -57,14 +57,19 @@ pub struct Slab {
     pub heap: *mut Heap,
     /// Blocks handed out and not yet freed back to this slab's lists.
     pub used: u32,
+    /// A free that brings `used` down to `wake` calls `heap::settle`: 0 for
+    /// a slab in use (it became empty), somewhat below the count of blocks
+    /// out for a full slab (it has gathered enough free blocks to be worth
+    /// allocating from again).
+    pub wake: u32,
     /// 1 while the slab is exhausted and in no list.
     pub full: u8,
     pub class: u8,
     pub nslabs: u8,
     pub index: u8,
-    /// Blocks carved from the span so far.
-    pub carved: u32,
-    pub count: u32,
+    /// Blocks carved from the span so far, of `count`.
+    pub carved: u16,
+    pub count: u16,
     // ---- cold ----
     pub size: u32,
     pub in_partial: u32,
@@ -104,6 +109,7 @@ impl Slab {
         div_m: 0,
         heap: null_mut(),
         used: 0,
+        wake: 0,
         full: 0,
         class: 0,
         nslabs: 0,
@@ -192,9 +198,9 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
     // Secure mode: blocks stop short of the guard page that ends the
     // SuperSlab (and `lim` stays 0: see heap::carve).
     let count = if secure && i + n == SLABS {
-        ((n * SLAB_SIZE - os::PAGE) / info.size as usize) as u32
+        ((n * SLAB_SIZE - os::PAGE) / info.size as usize) as u16
     } else {
-        info.count
+        info.count as u16
     };
     // SAFETY: the caller found slabs i..i+n free in `ss`, which its heap owns.
     unsafe {
@@ -207,6 +213,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             div_m: info.div_m,
             heap,
             used: 0,
+            wake: 0,
             full: 0,
             class: c as u8,
             nslabs: n as u8,
