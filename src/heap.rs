@@ -230,10 +230,30 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
                 }
                 return b.cast();
             }
+            if s != E {
+                // The current slab ran dry: refill it straight away (its
+                // class is known; the thread is set up).
+                return refill_current(h, s);
+            }
         }
     }
     // SAFETY: no precondition beyond a valid size.
     unsafe { malloc_slow(size) }
+}
+
+/// The fast path's miss on a real current slab `s` of heap `h` (the calling
+/// thread's): the batch refill for its class.
+#[inline(never)]
+unsafe fn refill_current(h: *mut Heap, s: *mut Slab) -> *mut u8 {
+    // SAFETY: `s` is `h.cur[s.class]` (the direct table only points at
+    // current slabs), owned by the calling thread.
+    unsafe {
+        let b = refill(h, (*s).class as usize);
+        if b.is_null() {
+            os::set_errno(libc::ENOMEM);
+        }
+        b
+    }
 }
 
 /// Everything the fast path does not serve: mid sizes, empty lists, the
