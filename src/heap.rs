@@ -682,16 +682,18 @@ unsafe fn settle(h: *mut Heap, s: *mut Slab) {
             if (*s).in_partial != 0 {
                 partial_remove(h, s);
             }
-            retire(h, s);
+            retire(h, s, false);
         }
     }
 }
 
-/// Give an unused span back to its SuperSlab and schedule the purge.
-unsafe fn retire(h: *mut Heap, s: *mut Slab) {
+/// Give an unused span back to its SuperSlab and schedule the purge (with
+/// `purge_now`, purge its slabs at once).
+unsafe fn retire(h: *mut Heap, s: *mut Slab, purge_now: bool) {
     // SAFETY: `s` has no live block and is in no list.
     unsafe {
         let x = ss::of((*s).start);
+        let (i, n) = ((*s).index as usize, (*s).nslabs as usize);
         let now = os::now_ms();
         ss::free_span(x, s, now);
         avail_update(h, x);
@@ -702,6 +704,8 @@ unsafe fn retire(h: *mut Heap, s: *mut Slab) {
                 avail_remove(h, x);
                 ss::release(x, now);
             }
+        } else if purge_now {
+            ss::purge_run(x, i, n);
         } else if (*h).purge_at == 0 {
             (*h).purge_at = now + delay;
         }
@@ -915,7 +919,7 @@ pub fn maintain(now: u64, all: bool) {
         unsafe {
             let mut h = (*POOL.get()).0;
             while !h.is_null() {
-                tidy_abandoned(h, now, all);
+                tidy(h, now, 0, false, all);
                 h = (*h).pool_next;
             }
         }
@@ -925,9 +929,11 @@ pub fn maintain(now: u64, all: bool) {
     MAINT_LOCK.unlock();
 }
 
-/// Clean up a heap no thread owns: collect its remote frees, retire its
-/// empty current slabs, purge.
-unsafe fn tidy_abandoned(h: *mut Heap, now: u64, all: bool) {
+/// Tidy a heap no thread is using: collect its remote frees; retire its
+/// empty current spans of blocks of `min_size` bytes and more (with
+/// `purge_now`, their pages go back at once); purge what is due (everything
+/// with `all`).
+unsafe fn tidy(h: *mut Heap, now: u64, min_size: usize, purge_now: bool, all: bool) {
     // SAFETY: the caller holds `h` exclusively.
     unsafe {
         if !(*h).remote.load(Relaxed).is_null() {
@@ -935,9 +941,9 @@ unsafe fn tidy_abandoned(h: *mut Heap, now: u64, all: bool) {
         }
         for c in 0..NUM_CLASSES {
             let s = (*h).cur[c];
-            if s != E && (*s).used == 0 {
+            if s != E && (*s).used == 0 && (*s).size as usize >= min_size {
                 set_current(h, c, E);
-                retire(h, s);
+                retire(h, s, purge_now);
             }
         }
         if (*h).purge_at != 0 || all {
@@ -946,36 +952,7 @@ unsafe fn tidy_abandoned(h: *mut Heap, now: u64, all: bool) {
     }
 }
 
-/// An exiting thread's heap: collect its remote frees; retire its empty
-/// current spans of blocks of BIG_PURGE bytes and more, purging them at once
-/// (a pooled heap would otherwise keep their pages resident across thousands
-/// of short threads, and faulting them again is cheap next to the use of
-/// blocks that big); the rest stays warm for the next thread until the purge
-/// delay passes.
-unsafe fn exit_tidy(h: *mut Heap, now: u64) {
-    // SAFETY: the caller holds `h` exclusively.
-    unsafe {
-        if !(*h).remote.load(Relaxed).is_null() {
-            collect_remote(h);
-        }
-        for c in 0..NUM_CLASSES {
-            let s = (*h).cur[c];
-            if s != E && (*s).used == 0 && (*s).size as usize >= BIG_PURGE {
-                set_current(h, c, E);
-                let x = ss::of((*s).start);
-                let (i, n) = ((*s).index as usize, (*s).nslabs as usize);
-                ss::free_span(x, s, now);
-                ss::purge_run(x, i, n);
-                avail_update(h, x);
-            }
-        }
-        if (*h).purge_at != 0 {
-            purge_heap(h, now, false);
-        }
-    }
-}
-
-/// Smallest block size whose empty spans exit_tidy purges.
+/// Smallest block size whose empty spans an exiting thread retires.
 const BIG_PURGE: usize = 128 * 1024;
 
 /// malloc_trim: return everything that can go back now. Returns true if
@@ -1081,11 +1058,15 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
     if h.is_null() || h == empty_heap() {
         return;
     }
-    // SAFETY: `h` is the exiting thread's heap. Its remote frees are
-    // collected and slabs past the purge delay purged; its current slabs stay
+    // SAFETY: `h` is the exiting thread's heap, used by no one else now.
+    // Its remote frees are collected and slabs past the purge delay purged.
+    // Of its empty current spans only those of big blocks are retired, and
+    // purged at once: a pooled heap would otherwise keep their pages
+    // resident across thousands of short threads, and faulting them again is
+    // cheap next to the use of blocks that big. The other current slabs stay
     // warm for the next thread (maintenance retires them if none comes).
     unsafe {
-        exit_tidy(h, os::now_ms());
+        tidy(h, os::now_ms(), BIG_PURGE, true, false);
         (*h).live = 0;
     }
     // Later frees on this thread are remote frees; a later malloc takes a

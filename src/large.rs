@@ -24,13 +24,24 @@ const FREED: usize = 0x4652_4545;
 const HEADER: usize = 64;
 const CACHE_ENTRIES: usize = 16;
 
-/// The guard page every large mapping ends with in secure mode.
+/// The guard page every large mapping ends with in secure mode (the mode is
+/// fixed before the first large block: `alloc` reads the configuration).
 fn guard_len() -> usize {
     if config::secure() {
         PAGE
     } else {
         0
     }
+}
+
+/// Length of a mapping that holds `size` bytes at offset `off`: page-rounded,
+/// plus the guard page. None when that overflows or no address space could
+/// hold it.
+fn mapping_len(size: usize, off: usize) -> Option<usize> {
+    size.checked_add(off)
+        .and_then(|n| os::round_up(n, PAGE))
+        .and_then(|n| n.checked_add(guard_len()))
+        .filter(|&n| n <= isize::MAX as usize / 2)
 }
 
 #[repr(C, align(64))]
@@ -42,8 +53,6 @@ struct Header {
     state: AtomicUsize,
     next: *mut Header,
     freed_at: u64,
-    /// Bytes of the guard page ending the mapping (HAKMEM_SECURE), else 0.
-    guard: usize,
 }
 
 const _: () = assert!(core::mem::size_of::<Header>() == HEADER);
@@ -63,19 +72,10 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let user_off = align.max(HEADER);
     let guard = guard_len();
     // At least one byte, so the user pointer lies inside the mapping.
-    let Some(need) = size
-        .max(1)
-        .checked_add(user_off)
-        .and_then(|n| os::round_up(n, PAGE))
-        .and_then(|n| n.checked_add(guard))
-    else {
+    let Some(need) = mapping_len(size.max(1), user_off) else {
         os::set_errno(libc::ENOMEM);
         return null_mut();
     };
-    if need > isize::MAX as usize / 2 {
-        os::set_errno(libc::ENOMEM);
-        return null_mut();
-    }
     let map_align = align.max(CHUNK_SIZE);
     let (h, fresh) = match from_cache(need, map_align) {
         Some(h) => (h, false),
@@ -93,10 +93,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             register(base as usize, need);
             let h = base as *mut Header;
             // SAFETY: a fresh mapping of at least one page.
-            unsafe {
-                (*h).map_len = need;
-                (*h).guard = guard;
-            }
+            unsafe { (*h).map_len = need };
             (h, true)
         }
     };
@@ -128,7 +125,7 @@ fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
     unsafe {
         let len = (*h).map_len;
         if len / 2 > need {
-            let tail = len - (*h).guard - 2 * need;
+            let tail = len - guard_len() - 2 * need;
             os::purge((h as usize + 2 * need) as *mut u8, tail);
             stats::PURGED_BYTES.fetch_add(tail, Relaxed);
         }
@@ -295,7 +292,7 @@ pub unsafe fn usable(a: usize, op: &str) -> usize {
     // SAFETY: validated by `check`.
     unsafe {
         let h = check(a, op);
-        (*h).map_len - (*h).guard - (*h).user_off
+        (*h).map_len - guard_len() - (*h).user_off
     }
 }
 
@@ -308,26 +305,18 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
         let base = h as usize;
         let off = (*h).user_off;
         let old = (*h).map_len;
-        let guard = (*h).guard;
-        let Some(need) = size
-            .checked_add(off)
-            .and_then(|n| os::round_up(n, PAGE))
-            .and_then(|n| n.checked_add(guard))
-        else {
+        let guard = guard_len();
+        let Some(need) = mapping_len(size, off) else {
             os::set_errno(libc::ENOMEM);
             return null_mut();
         };
-        if need > isize::MAX as usize / 2 {
-            os::set_errno(libc::ENOMEM);
-            return null_mut();
-        }
         if need <= old {
             // Give memory back only when the block really shrinks (a block
             // reused from the cache may be far longer than a growing one).
             if need < old / 2 && size < (*h).size {
                 // Give back the tail: whole chunks past the new end leave the
                 // registry.
-                let keep_chunks_end = os::round_up(base + need, CHUNK_SIZE).unwrap();
+                let keep_chunks_end = os::round_up(base + need, CHUNK_SIZE).unwrap_or(base + old);
                 if guard != 0 {
                     os::guard((base + need - guard) as *mut u8, true);
                 }

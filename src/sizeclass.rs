@@ -68,7 +68,7 @@ const fn span_slabs(c: usize) -> usize {
         return 1;
     }
     // Blocks per span: 8 up to 64 KiB, 2 above (so an idle heap's span of
-    // big blocks pins little memory; see heap::exit_tidy).
+    // big blocks pins little memory; see heap::thread_exit).
     let k = if size <= 64 * 1024 { 8 } else { 2 };
     let s = (size * k).div_ceil(SLAB_SIZE);
     if s > 16 {
@@ -90,12 +90,13 @@ const fn build_info() -> [ClassInfo; NUM_CLASSES] {
     while c < NUM_CLASSES {
         let size = class_size(c);
         let slabs = span_slabs(c);
+        let div_m = ((1u128 << 64) / size as u128) as u64 + 1;
         t[c] = ClassInfo {
             size: size as u32,
             slabs: slabs as u32,
             count: ((slabs * SLAB_SIZE) / size) as u32,
-            div_m: ((1u128 << 64) / size as u128) as u64 + 1,
-            div_e: (size as u64).wrapping_mul(((1u128 << 64) / size as u128) as u64 + 1),
+            div_m,
+            div_e: (size as u64).wrapping_mul(div_m),
         };
         c += 1;
     }
