@@ -223,7 +223,6 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
             let b = (*s).free;
             if !b.is_null() {
                 (*s).free = (*b).next;
-                (*s).used += 1;
                 #[cfg(not(feature = "unchecked"))]
                 {
                     (*b).cookie = 0;
@@ -310,7 +309,6 @@ unsafe fn pop(s: *mut Slab) -> *mut u8 {
             check_free_block(s, b, next);
         }
         (*s).free = next;
-        (*s).used += 1;
         (*b).cookie = 0;
         b.cast()
     }
@@ -370,7 +368,23 @@ unsafe fn mark_full(s: *mut Slab) {
     unsafe {
         (*s).full = 1;
         let k = ((*s).count as u32 / 8).max(1);
-        (*s).wake = (*s).used.saturating_sub(k);
+        let w = (*s).used().saturating_sub(k);
+        (*s).set_wake(w);
+    }
+}
+
+/// Blocks of `s` handed out and not yet back (walks the free list: slow
+/// paths only).
+unsafe fn live(s: *mut Slab) -> u32 {
+    // SAFETY: owner-only fields of an owned slab; `free` is its list.
+    unsafe {
+        let mut n = (*s).used();
+        let mut b = (*s).free;
+        while !b.is_null() && n != 0 {
+            n -= 1;
+            b = link(b);
+        }
+        n
     }
 }
 
@@ -384,6 +398,8 @@ unsafe fn take_local(s: *mut Slab) -> bool {
         }
         (*s).free = (*s).local_free;
         (*s).local_free = null_mut();
+        // Every block of the span is now out or on `free`.
+        (*s).set_used((*s).carved as u32);
         true
     }
 }
@@ -417,6 +433,7 @@ unsafe fn carve(s: *mut Slab) -> bool {
         }
         (*s).free = first as *mut Block;
         (*s).carved += n as u16;
+        (*s).until_wake = (*s).until_wake.wrapping_add(n as u32);
         (*s).lim = (*s).carved as u64 * INFO[(*s).class as usize].div_e;
         true
     }
@@ -452,6 +469,7 @@ unsafe fn carve_shuffled(s: *mut Slab, first: usize, n: usize) {
         }
         (*s).free = next;
         (*s).carved += n as u16;
+        (*s).until_wake = (*s).until_wake.wrapping_add(n as u32);
         // `lim` stays 0: secure mode frees never take the fast path.
     }
 }
@@ -465,7 +483,7 @@ unsafe fn set_current(h: *mut Heap, c: usize, s: *mut Slab) {
             // The current slab is never settled (it is neither put on the
             // partial list nor retired while current): frees to it skip the
             // call. It leaves this state only through mark_full or retire.
-            (*s).wake = u32::MAX;
+            (*s).set_wake(u32::MAX);
         }
         // Secure mode keeps the direct table on EMPTY_SLAB: no fast path.
         if !config::secure() {
@@ -636,8 +654,8 @@ pub unsafe fn free(p: *mut u8) {
                 let b = a as *mut Block;
                 (*b).next = (*s).local_free;
                 (*s).local_free = b;
-                (*s).used -= 1;
-                if (*s).used == (*s).wake {
+                (*s).until_wake = (*s).until_wake.wrapping_sub(1);
+                if (*s).until_wake == 0 {
                     settle((*s).heap, s);
                 }
                 return;
@@ -650,8 +668,8 @@ pub unsafe fn free(p: *mut u8) {
                     (*b).next = (*s).local_free;
                     (*b).cookie = ck;
                     (*s).local_free = b;
-                    (*s).used -= 1;
-                    if (*s).used == (*s).wake {
+                    (*s).until_wake = (*s).until_wake.wrapping_sub(1);
+                    if (*s).until_wake == 0 {
                         settle((*s).heap, s);
                     }
                     return;
@@ -672,13 +690,13 @@ unsafe fn settle(h: *mut Heap, s: *mut Slab) {
     unsafe {
         if (*s).full != 0 {
             (*s).full = 0;
-            (*s).wake = 0;
-            if (*s).used != 0 {
+            (*s).set_wake(0);
+            if (*s).used() != 0 {
                 partial_push(h, s);
                 return;
             }
         }
-        if (*s).used == 0 && (*h).cur[(*s).class as usize] != s {
+        if (*s).used() == 0 && (*h).cur[(*s).class as usize] != s {
             if (*s).in_partial != 0 {
                 partial_remove(h, s);
             }
@@ -731,8 +749,8 @@ pub unsafe fn free_slow(p: *mut u8, op: &str) {
                     set_link(b, (*s).local_free);
                     (*b).cookie = ck;
                     (*s).local_free = b;
-                    (*s).used -= 1;
-                    if (*s).used == (*s).wake {
+                    (*s).until_wake = (*s).until_wake.wrapping_sub(1);
+                    if (*s).until_wake == 0 {
                         settle(h, s);
                     }
                 } else {
@@ -839,8 +857,8 @@ unsafe fn collect_remote(h: *mut Heap) {
             let s = ss::slab_of(ss::of(a), a);
             set_link(b, (*s).local_free);
             (*s).local_free = b;
-            (*s).used -= 1;
-            if (*s).used == (*s).wake {
+            (*s).until_wake = (*s).until_wake.wrapping_sub(1);
+            if (*s).until_wake == 0 {
                 settle(h, s);
             }
             b = next;
@@ -941,7 +959,7 @@ unsafe fn tidy(h: *mut Heap, now: u64, min_size: usize, purge_now: bool, all: bo
         }
         for c in 0..NUM_CLASSES {
             let s = (*h).cur[c];
-            if s != E && (*s).used == 0 && (*s).size as usize >= min_size {
+            if s != E && live(s) == 0 && (*s).size as usize >= min_size {
                 set_current(h, c, E);
                 retire(h, s, purge_now);
             }
@@ -1199,7 +1217,7 @@ mod tests {
                     slabs.insert(ss::slab_of(ss::of(p), p) as usize);
                 }
                 for s in slabs {
-                    assert_eq!((*(s as *mut Slab)).used, 0, "slab accounting back to zero");
+                    assert_eq!(live(s as *mut Slab), 0, "slab accounting back to zero");
                 }
             }
         });

@@ -55,12 +55,19 @@ pub struct Slab {
     pub div_m: u64,
     /// The owning thread heap.
     pub heap: *mut Heap,
-    /// Blocks handed out and not yet freed back to this slab's lists.
-    pub used: u32,
-    /// A free that brings `used` down to `wake` calls `heap::settle`: 0 for
-    /// a slab in use (it became empty), somewhat below the count of blocks
-    /// out for a full slab (it has gathered enough free blocks to be worth
-    /// allocating from again).
+    /// `used - wake` (wrapping), where `used` (`Slab::used`) counts the
+    /// carved blocks that are not on `local_free`: those handed out, plus
+    /// those still on `free`, which is empty whenever the slab is not the
+    /// current one (so there `used` is exactly the blocks out). A free takes
+    /// one off and calls `heap::settle` when it reaches zero; malloc leaves
+    /// it alone (carving and `take_local` add whole batches). One counter,
+    /// so the free fast path is a decrement and a jump, and the malloc fast
+    /// path does not touch it.
+    pub until_wake: u32,
+    /// The `used` at which a free calls `heap::settle`: 0 for a slab in use
+    /// (it became empty), somewhat below the count of blocks out for a full
+    /// slab (it has gathered enough free blocks to be worth allocating from
+    /// again), u32::MAX for the current slab (never settled).
     pub wake: u32,
     /// 1 while the slab is exhausted and in no list.
     pub full: u8,
@@ -99,6 +106,26 @@ pub struct SuperSlab {
 const _: () = assert!(core::mem::size_of::<SuperSlab>() <= SLAB_SIZE);
 
 impl Slab {
+    /// Carved blocks not on `local_free` (see `until_wake`).
+    #[inline]
+    pub fn used(&self) -> u32 {
+        self.until_wake.wrapping_add(self.wake)
+    }
+
+    /// Set `used` to `u`, keeping `wake`.
+    #[inline]
+    pub fn set_used(&mut self, u: u32) {
+        self.until_wake = u.wrapping_sub(self.wake);
+    }
+
+    /// Make a free that brings `used` down to `w` call `heap::settle`.
+    #[inline]
+    pub fn set_wake(&mut self, w: u32) {
+        let u = self.used();
+        self.wake = w;
+        self.until_wake = u.wrapping_sub(w);
+    }
+
     /// A slab that serves nothing: every pop finds `free` null, every bound
     /// check fails. The empty heap's lists all point at it.
     pub const EMPTY: Slab = Slab {
@@ -108,7 +135,7 @@ impl Slab {
         lim: 0,
         div_m: 0,
         heap: null_mut(),
-        used: 0,
+        until_wake: 0,
         wake: 0,
         full: 0,
         class: 0,
@@ -212,7 +239,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             lim: 0,
             div_m: info.div_m,
             heap,
-            used: 0,
+            until_wake: 0,
             wake: 0,
             full: 0,
             class: c as u8,
@@ -256,7 +283,8 @@ pub unsafe fn free_span(ss: *mut SuperSlab, s: *mut Slab, now: u64) {
         (*s).lim = 0;
         (*s).free = null_mut();
         (*s).local_free = null_mut();
-        (*s).used = 0;
+        (*s).until_wake = 0;
+        (*s).wake = 0;
         (*s).carved = 0;
         (*s).nslabs = 1;
         let bits = span_bits(i, n);
