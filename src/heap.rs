@@ -116,12 +116,26 @@ pub fn empty_heap() -> *mut Heap {
     &hakmem_empty_heap.0 as *const Heap as *mut Heap
 }
 
-/// The per-process secret of the free cookie (`address ^ SECRET`).
+/// The per-process secret that a free block carries as its cookie.
 pub static SECRET: AtomicUsize = AtomicUsize::new(0);
 
+/// The free cookie of the block at `a`: the secret itself (a live block's
+/// second word only equals it if the program copied it out of a freed
+/// block); in secure mode mixed with the address, so a cookie copied from
+/// one freed block does not pass for another's.
 #[inline(always)]
 fn cookie(a: usize) -> usize {
-    a ^ SECRET.load(Relaxed)
+    if config::secure() {
+        a ^ SECRET.load(Relaxed)
+    } else {
+        fast_cookie()
+    }
+}
+
+/// The cookie on the fast paths, which never run in secure mode.
+#[inline(always)]
+fn fast_cookie() -> usize {
+    SECRET.load(Relaxed)
 }
 
 // ---------------------------------------------------------------------------
@@ -663,7 +677,7 @@ pub unsafe fn free(p: *mut u8) {
             let off = a.wrapping_sub((*s).start) as u64;
             if off.wrapping_mul((*s).div_m) < (*s).lim {
                 let b = a as *mut Block;
-                let ck = cookie(a);
+                let ck = fast_cookie();
                 if (*b).cookie != ck && (*s).heap == tls::heap() {
                     (*b).next = (*s).local_free;
                     (*b).cookie = ck;

@@ -57,7 +57,7 @@ fn table() -> &'static [AtomicU8; CHUNKS] {
 /// What lives at address `a`.
 #[inline(always)]
 pub fn kind(a: usize) -> u8 {
-    let c = a >> CHUNK_SHIFT;
+    let c = chunk(a);
     if c < CHUNKS {
         table()[c].load(Relaxed)
     } else {
@@ -67,6 +67,32 @@ pub fn kind(a: usize) -> u8 {
 
 /// Mark `[base, base+len)` (base chunk-aligned): the first chunk `head`, the
 /// rest `tail`.
+/// `a >> CHUNK_SHIFT`, opaque to the optimiser on x86-64: left visible, it
+/// turns `c < CHUNKS` into a second shift of `a` (`a >> 47 == 0`), one
+/// instruction more on every free than comparing the index it has anyway.
+#[inline(always)]
+fn chunk(a: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let c: usize;
+        // SAFETY: a register shift; no memory, stack or flags the compiler
+        // relies on.
+        unsafe {
+            core::arch::asm!(
+                "shr {c}, {k}",
+                c = inout(reg) a => c,
+                k = const CHUNK_SHIFT,
+                options(pure, nomem, nostack),
+            );
+        }
+        c
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        a >> CHUNK_SHIFT
+    }
+}
+
 pub fn set(base: usize, len: usize, head: u8, tail: u8) {
     let first = base >> CHUNK_SHIFT;
     let last = (base + len - 1) >> CHUNK_SHIFT;

@@ -1,35 +1,96 @@
-/* fastpath: the smallest malloc/free loop, for instruction counting.
+/* fastpath: the smallest malloc/free loops, for instruction counting.
  *
- *   fastpath SIZE ITERATIONS
+ *   fastpath SIZE ITERATIONS [pair|batch]
  *
- * Runs ITERATIONS times { p = malloc(SIZE); sink = p; free(p); } with a
- * volatile sink. scripts/count-instructions runs it under callgrind with two
- * iteration counts and divides the difference in instructions by the
- * difference in iterations, which cancels start-up cost.
+ * pair (the default): runs ITERATIONS times
+ *     { p = malloc(SIZE); sink = p; free(p); }
+ * so one block is live at a time. An allocator that gives a page back (or
+ * retires it) when its last block is freed does that on every free here.
+ *
+ * batch: runs ITERATIONS/100 rounds of
+ *     { malloc 100 blocks of SIZE into an array, storing each to sink too;
+ *       then free the 100 in allocation order }
+ * so up to 100 blocks are live and a free is not the page's last one: the
+ * steady state of a program that keeps some blocks of the size around.
+ * ITERATIONS must be a multiple of 100; it still counts malloc/free pairs.
+ *
+ * sink is volatile, so the compiler keeps every malloc and free. Before the
+ * counted loop comes a warm-up (one pair, or in batch mode one full round),
+ * so the first-call set-up is in every run alike. scripts/count-instructions
+ * runs this under callgrind with two iteration counts and divides the
+ * difference in instructions by the difference in iterations, which cancels
+ * start-up and exit cost.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#define BATCH 100
 
 static void *volatile sink;
 
-int main(int argc, char **argv)
+static int usage(const char *argv0)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s SIZE ITERATIONS\n", argv[0]);
-        return 2;
-    }
-    size_t size = strtoul(argv[1], NULL, 0);
-    long n = strtol(argv[2], NULL, 0);
-    /* One warm-up pair so the first-call set-up is in both runs alike. */
-    void *p = malloc(size);
-    sink = p;
-    free(p);
+    fprintf(stderr,
+            "usage: %s SIZE ITERATIONS [pair|batch]\n"
+            "  batch: ITERATIONS/100 rounds of malloc 100 blocks, free them in order;\n"
+            "         ITERATIONS must be a multiple of %d\n",
+            argv0, BATCH);
+    return 2;
+}
+
+static void run_pairs(size_t size, long n)
+{
     for (long i = 0; i < n; i++) {
-        p = malloc(size);
+        void *p = malloc(size);
         sink = p;
         free(p);
     }
-    printf("RESULT name=fastpath size=%zu iterations=%ld\n", size, n);
+}
+
+static void run_batches(size_t size, long rounds)
+{
+    void *b[BATCH];
+    for (long r = 0; r < rounds; r++) {
+        for (int i = 0; i < BATCH; i++) {
+            b[i] = malloc(size);
+            sink = b[i];
+        }
+        for (int i = 0; i < BATCH; i++)
+            free(b[i]);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 && argc != 4)
+        return usage(argv[0]);
+    char *end;
+    size_t size = strtoul(argv[1], &end, 0);
+    if (*argv[1] == '\0' || *end != '\0')
+        return usage(argv[0]);
+    long n = strtol(argv[2], &end, 0);
+    if (*argv[2] == '\0' || *end != '\0' || n < 0)
+        return usage(argv[0]);
+    int batch = 0;
+    if (argc == 4) {
+        if (strcmp(argv[3], "batch") == 0)
+            batch = 1;
+        else if (strcmp(argv[3], "pair") != 0)
+            return usage(argv[0]);
+    }
+    if (batch && n % BATCH != 0)
+        return usage(argv[0]);
+
+    if (batch) {
+        run_batches(size, 1); /* warm-up: one full round */
+        run_batches(size, n / BATCH);
+    } else {
+        run_pairs(size, 1); /* warm-up: one pair */
+        run_pairs(size, n);
+    }
+    printf("RESULT name=fastpath size=%zu iterations=%ld mode=%s\n", size, n,
+           batch ? "batch" : "pair");
     return 0;
 }
