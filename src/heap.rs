@@ -658,11 +658,12 @@ unsafe fn avail_remove(h: *mut Heap, x: *mut SuperSlab) {
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     let a = p as usize;
-    if registry::kind(a) == registry::SUPERSLAB {
-        // SAFETY: the registry says a SuperSlab header is mapped at the
-        // aligned base; span_head always points at a descriptor of it.
+    let (kind, base) = registry::lookup(a);
+    if kind == registry::SUPERSLAB {
+        // SAFETY: the registry says a SuperSlab header is mapped at `base`;
+        // span_head always points at a descriptor of it.
         unsafe {
-            let s = ss::slab_of(ss::of(a), a);
+            let s = ss::slab_of(base as *mut SuperSlab, a);
             #[cfg(feature = "unchecked")]
             if (*s).heap == tls::heap() {
                 let b = a as *mut Block;

@@ -67,6 +67,19 @@ pub fn kind(a: usize) -> u8 {
 
 /// Mark `[base, base+len)` (base chunk-aligned): the first chunk `head`, the
 /// rest `tail`.
+/// The kind of `a`'s chunk and the chunk's base (the free fast path's first
+/// test: one shift serves the bound, the table index and the base).
+#[inline(always)]
+pub fn lookup(a: usize) -> (u8, usize) {
+    let c = chunk(a);
+    let k = if c < CHUNKS {
+        table()[c].load(Relaxed)
+    } else {
+        FOREIGN
+    };
+    (k, c << CHUNK_SHIFT)
+}
+
 /// `a >> CHUNK_SHIFT`, opaque to the optimiser on x86-64: left visible, it
 /// turns `c < CHUNKS` into a second shift of `a` (`a >> 47 == 0`), one
 /// instruction more on every free than comparing the index it has anyway.
