@@ -119,23 +119,20 @@ pub fn empty_heap() -> *mut Heap {
 /// The per-process secret that a free block carries as its cookie.
 pub static SECRET: AtomicUsize = AtomicUsize::new(0);
 
-/// The free cookie of the block at `a`: the secret itself (a live block's
-/// second word only equals it if the program copied it out of a freed
-/// block); in secure mode mixed with the address, so a cookie copied from
-/// one freed block does not pass for another's.
+/// The free cookie of block `a` of a slab owned by heap `h`: the heap's
+/// address, which the free fast path has in a register already (a live
+/// block's second word only equals it if the program copied it out of a
+/// freed block: nothing hands the program a heap's address); in secure mode
+/// the per-process secret mixed with the block's address, so that it cannot
+/// be guessed and a cookie copied from one freed block does not pass for
+/// another's.
 #[inline(always)]
-fn cookie(a: usize) -> usize {
+fn cookie(h: *mut Heap, a: usize) -> usize {
     if config::secure() {
         a ^ SECRET.load(Relaxed)
     } else {
-        fast_cookie()
+        h as usize
     }
-}
-
-/// The cookie on the fast paths, which never run in secure mode.
-#[inline(always)]
-fn fast_cookie() -> usize {
-    SECRET.load(Relaxed)
 }
 
 // ---------------------------------------------------------------------------
@@ -192,7 +189,7 @@ unsafe fn check_free_block(s: *mut Slab, b: *mut Block, next: *mut Block) {
     unsafe {
         let size = (*s).size as usize;
         let off = (next as usize).wrapping_sub((*s).start);
-        if (*b).cookie != cookie(b as usize)
+        if (*b).cookie != cookie((*s).heap, b as usize)
             || (!next.is_null() && (off >= (*s).carved_bytes() || off % size != 0))
         {
             misuse(
@@ -442,7 +439,7 @@ unsafe fn carve(s: *mut Slab) -> bool {
             } else {
                 (*s).free
             };
-            (*b).cookie = cookie(a);
+            (*b).cookie = cookie((*s).heap, a);
             a += size;
         }
         (*s).free = first as *mut Block;
@@ -479,7 +476,7 @@ unsafe fn carve_shuffled(s: *mut Slab, first: usize, n: usize) {
             next = b;
         }
         for k in 0..n {
-            (*blk(k)).cookie = cookie(blk(k) as usize);
+            (*blk(k)).cookie = cookie((*s).heap, blk(k) as usize);
         }
         (*s).free = next;
         (*s).carved += n as u16;
@@ -678,14 +675,16 @@ pub unsafe fn free(p: *mut u8) {
             let off = a.wrapping_sub((*s).start) as u64;
             if off.wrapping_mul((*s).div_m) < (*s).lim {
                 let b = a as *mut Block;
-                let ck = fast_cookie();
-                if (*b).cookie != ck && (*s).heap == tls::heap() {
+                let h = (*s).heap;
+                // The owner's free; the cookie (here the heap's address, as
+                // secure mode never gets this far) says whether it is free.
+                if h == tls::heap() && (*b).cookie != h as usize {
                     (*b).next = (*s).local_free;
-                    (*b).cookie = ck;
+                    (*b).cookie = h as usize;
                     (*s).local_free = b;
                     (*s).until_wake = (*s).until_wake.wrapping_sub(1);
                     if (*s).until_wake == 0 {
-                        settle((*s).heap, s);
+                        settle(h, s);
                     }
                     return;
                 }
@@ -758,8 +757,8 @@ pub unsafe fn free_slow(p: *mut u8, op: &str) {
             // SAFETY: the registry says a SuperSlab is mapped here.
             unsafe {
                 let (s, b) = check_block(a, op);
-                let ck = cookie(a);
                 let h = (*s).heap;
+                let ck = cookie(h, a);
                 if h == tls::heap() {
                     set_link(b, (*s).local_free);
                     (*b).cookie = ck;
@@ -815,7 +814,7 @@ pub unsafe fn check_block(a: usize, op: &str) -> (*mut Slab, *mut Block) {
         }
         let b = a as *mut Block;
         // (The unchecked measurement build leaves no free mark to test.)
-        if cfg!(not(feature = "unchecked")) && (*b).cookie == cookie(a) {
+        if cfg!(not(feature = "unchecked")) && (*b).cookie == cookie((*s).heap, a) {
             if op == "free" {
                 misuse(op, a, "double free", size);
             }
@@ -839,7 +838,7 @@ unsafe fn check_remote_link(h: *mut Heap, b: *mut Block, next: *mut Block) {
     // SAFETY: `b` is a block of `h` on its remote list; `next` is only
     // dereferenced after the registry says a SuperSlab is mapped there.
     unsafe {
-        let ok = (*b).cookie == cookie(b as usize)
+        let ok = (*b).cookie == cookie(h, b as usize)
             && (next.is_null()
                 || (registry::kind(a) == registry::SUPERSLAB && ss::valid(ss::of(a)) && {
                     let s = ss::slab_of(ss::of(a), a);
@@ -1228,7 +1227,11 @@ mod tests {
                 assert!((*h2).remote.load(Acquire).is_null());
                 let mut slabs = HashSet::new();
                 for &p in &mine {
-                    assert_eq!((*(p as *mut Block)).cookie, cookie(p), "block marked free");
+                    assert_eq!(
+                        (*(p as *mut Block)).cookie,
+                        cookie(h2, p),
+                        "block marked free"
+                    );
                     slabs.insert(ss::slab_of(ss::of(p), p) as usize);
                 }
                 for s in slabs {
