@@ -1271,6 +1271,63 @@ mod tests {
     }
 
     #[test]
+    fn slab_counts_follow_mallocs_and_frees() {
+        let _s = serial();
+        std::thread::spawn(|| {
+            // 1 KiB blocks: 64 per single-slab span. 100 fill the first span
+            // (it goes full and leaves the lists) and start a second one.
+            let ps = blocks(100, 1024);
+            // SAFETY: every `p` is a live block of this thread's heap.
+            let slab = |p: usize| unsafe { ss::slab_of(ss::of(p), p) };
+            let first = slab(ps[0]);
+            let mine: Vec<usize> = ps.iter().copied().filter(|&p| slab(p) == first).collect();
+            let rest: Vec<usize> = ps.iter().copied().filter(|&p| slab(p) != first).collect();
+            // SAFETY: owner-only fields read by the owning thread.
+            unsafe {
+                let count = (*first).count as u32;
+                assert_eq!(mine.len() as u32, count, "the first span was used up");
+                assert_eq!((*first).full, 1);
+                assert_eq!((*first).used(), count);
+                let cur = slab(rest[0]);
+                assert_eq!((*tls::heap()).cur[(*cur).class as usize], cur);
+                assert_eq!(
+                    live(cur),
+                    rest.len() as u32,
+                    "blocks out of the current span"
+                );
+                // A full span rejoins the partial list once an eighth of its
+                // blocks are back, not before.
+                let k = (count / 8) as usize;
+                for (i, &p) in mine.iter().enumerate() {
+                    free(p as *mut u8);
+                    assert_eq!((*first).used(), count - 1 - i as u32);
+                    if i + 1 == k - 1 {
+                        assert_eq!((*first).in_partial, 0, "still full after {} frees", i + 1);
+                    }
+                    if i + 1 == k {
+                        assert_eq!((*first).in_partial, 1, "partial after {k} frees");
+                        break;
+                    }
+                }
+                // Freeing the rest retires it: its span is free again.
+                for &p in &mine[k..] {
+                    free(p as *mut u8);
+                }
+                assert_eq!((*first).lim, 0, "the empty span was retired");
+                assert_eq!((*first).used(), 0);
+                // The current span is never retired while current.
+                for &p in &rest {
+                    free(p as *mut u8);
+                }
+                assert_eq!(live(cur), 0);
+                assert_ne!((*cur).lim, 0, "the current span stays in service");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
     fn mid_sizes_come_from_spans_of_their_class() {
         let _s = serial();
         std::thread::spawn(|| {
