@@ -444,7 +444,7 @@ unsafe fn carve(s: *mut Slab) -> bool {
         }
         (*s).free = first as *mut Block;
         (*s).carved += n as u16;
-        (*s).until_wake = (*s).until_wake.wrapping_add(n as u32);
+        (*s).add_carved(n as u32);
         (*s).lim = (*s).carved as u64 * INFO[(*s).class as usize].div_e;
         true
     }
@@ -480,7 +480,7 @@ unsafe fn carve_shuffled(s: *mut Slab, first: usize, n: usize) {
         }
         (*s).free = next;
         (*s).carved += n as u16;
-        (*s).until_wake = (*s).until_wake.wrapping_add(n as u32);
+        (*s).add_carved(n as u32);
         // `lim` stays 0: secure mode frees never take the fast path.
     }
 }
@@ -666,8 +666,7 @@ pub unsafe fn free(p: *mut u8) {
                 let b = a as *mut Block;
                 (*b).next = (*s).local_free;
                 (*s).local_free = b;
-                (*s).until_wake = (*s).until_wake.wrapping_sub(1);
-                if (*s).until_wake == 0 {
+                if (*s).put_back() {
                     settle((*s).heap, s);
                 }
                 return;
@@ -682,8 +681,7 @@ pub unsafe fn free(p: *mut u8) {
                     (*b).next = (*s).local_free;
                     (*b).cookie = h as usize;
                     (*s).local_free = b;
-                    (*s).until_wake = (*s).until_wake.wrapping_sub(1);
-                    if (*s).until_wake == 0 {
+                    if (*s).put_back() {
                         settle(h, s);
                     }
                     return;
@@ -763,8 +761,7 @@ pub unsafe fn free_slow(p: *mut u8, op: &str) {
                     set_link(b, (*s).local_free);
                     (*b).cookie = ck;
                     (*s).local_free = b;
-                    (*s).until_wake = (*s).until_wake.wrapping_sub(1);
-                    if (*s).until_wake == 0 {
+                    if (*s).put_back() {
                         settle(h, s);
                     }
                 } else {
@@ -871,8 +868,7 @@ unsafe fn collect_remote(h: *mut Heap) {
             let s = ss::slab_of(ss::of(a), a);
             set_link(b, (*s).local_free);
             (*s).local_free = b;
-            (*s).until_wake = (*s).until_wake.wrapping_sub(1);
-            if (*s).until_wake == 0 {
+            if (*s).put_back() {
                 settle(h, s);
             }
             b = next;

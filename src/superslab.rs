@@ -113,6 +113,20 @@ impl Slab {
         self.until_wake.wrapping_add(self.wake)
     }
 
+    /// A block came back to the slab's lists (`used - 1`): true when `used`
+    /// has reached the `wake` mark, so the caller must call `heap::settle`.
+    #[inline(always)]
+    pub fn put_back(&mut self) -> bool {
+        self.until_wake = self.until_wake.wrapping_sub(1);
+        self.until_wake == 0
+    }
+
+    /// `n` newly carved blocks went onto `free` (`used + n`).
+    #[inline]
+    pub fn add_carved(&mut self, n: u32) {
+        self.until_wake = self.until_wake.wrapping_add(n);
+    }
+
     /// Set `used` to `u`, keeping `wake`.
     #[inline]
     pub fn set_used(&mut self, u: u32) {
