@@ -154,5 +154,18 @@ mod tests {
         assert_eq!(kind(usize::MAX), FOREIGN);
         assert_eq!(kind(1 << 47), FOREIGN);
         assert_eq!(kind(0), FOREIGN);
+        assert_eq!(lookup(usize::MAX).0, FOREIGN);
+        assert_eq!(lookup((1 << 47) + 5).0, FOREIGN);
+    }
+
+    #[test]
+    fn lookup_gives_the_kind_and_the_chunk_base() {
+        let base = 0x3a3a_0000_0000usize & !(CHUNK_SIZE - 1);
+        set(base, CHUNK_SIZE, SUPERSLAB, SUPERSLAB);
+        assert_eq!(lookup(base + 12345), (SUPERSLAB, base));
+        assert_eq!(lookup(base + CHUNK_SIZE - 1), (SUPERSLAB, base));
+        assert_eq!(lookup(base + CHUNK_SIZE).0, FOREIGN);
+        clear(base, CHUNK_SIZE);
+        assert_eq!(lookup(base + 12345), (FOREIGN, base));
     }
 }
