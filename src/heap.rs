@@ -88,7 +88,10 @@ pub static EMPTY_SLAB: Static<Slab> = Static(Slab::EMPTY);
 const E: *mut Slab = &EMPTY_SLAB.0 as *const Slab as *mut Slab;
 
 impl Heap {
-    /// A heap with every list empty (its slabs are all EMPTY_SLAB).
+    /// A heap with every list empty (its slabs are all EMPTY_SLAB). A
+    /// template: each use is a fresh copy (the static empty heap, a new
+    /// heap's initial value), never a shared atomic.
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Heap = Heap {
         direct: [E; DIRECT],
         cur: [E; NUM_CLASSES],

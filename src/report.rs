@@ -7,6 +7,12 @@ pub struct Msg {
     len: usize,
 }
 
+impl Default for Msg {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Msg {
     pub const fn new() -> Self {
         Msg {

@@ -12,6 +12,12 @@ pub struct SpinLock {
     state: AtomicU32,
 }
 
+impl Default for SpinLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl SpinLock {
     pub const fn new() -> Self {
         SpinLock {
