@@ -38,6 +38,13 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering:
 
 #[repr(C, align(64))]
 pub struct Heap {
+    /// The thread pointer (`tls::thread_pointer`) of the thread that owns
+    /// the heap, 0 while none does: the free fast path's owner test, one
+    /// `%fs`-relative compare. Set when a thread takes the heap, cleared
+    /// before it gives it up (and, in a fork child, for every heap but the
+    /// forking thread's), so a thread that reuses an exited thread's TCB
+    /// never matches a heap it does not own.
+    pub tp: usize,
     /// Tiny fast path: the current slab by `(size + 15) / 16`.
     pub direct: [*mut Slab; DIRECT],
     /// The current slab of every class (EMPTY_SLAB when none).
@@ -93,6 +100,7 @@ impl Heap {
     /// heap's initial value), never a shared atomic.
     #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Heap = Heap {
+        tp: 0,
         direct: [E; DIRECT],
         cur: [E; NUM_CLASSES],
         partial: [null_mut(); NUM_CLASSES],
@@ -658,14 +666,13 @@ unsafe fn avail_remove(h: *mut Heap, x: *mut SuperSlab) {
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     let a = p as usize;
-    let (kind, base) = registry::lookup(a);
-    if kind == registry::SUPERSLAB {
+    if let Some(base) = registry::superslab_base(a) {
         // SAFETY: the registry says a SuperSlab header is mapped at `base`;
         // span_head always points at a descriptor of it.
         unsafe {
             let s = ss::slab_of(base as *mut SuperSlab, a);
             #[cfg(feature = "unchecked")]
-            if (*s).heap == tls::heap() {
+            if tls::is_thread_pointer((*(*s).heap).tp) {
                 let b = a as *mut Block;
                 (*b).next = (*s).local_free;
                 (*s).local_free = b;
@@ -678,9 +685,10 @@ pub unsafe fn free(p: *mut u8) {
             if off.wrapping_mul((*s).div_m) < (*s).lim {
                 let b = a as *mut Block;
                 let h = (*s).heap;
-                // The owner's free; the cookie (here the heap's address, as
-                // secure mode never gets this far) says whether it is free.
-                if h == tls::heap() && (*b).cookie != h as usize {
+                // The owner's free (a carved span's heap is never null); the
+                // cookie (here the heap's address, as secure mode never gets
+                // this far) says whether it is free.
+                if tls::is_thread_pointer((*h).tp) && (*b).cookie != h as usize {
                     (*b).next = (*s).local_free;
                     (*b).cookie = h as usize;
                     (*s).local_free = b;
@@ -1069,7 +1077,10 @@ unsafe fn thread_init() -> *mut Heap {
         }
     };
     // SAFETY: `h` is ours now.
-    unsafe { (*h).live = 1 };
+    unsafe {
+        (*h).live = 1;
+        (*h).tp = tls::thread_pointer();
+    }
     tls::set_heap(h);
     // These two may call malloc (glibc allocates key blocks past 32 keys and
     // atfork records): the thread already has its heap, so that recursion is
@@ -1097,6 +1108,7 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
     // cheap next to the use of blocks that big. The other current slabs stay
     // warm for the next thread (maintenance retires them if none comes).
     unsafe {
+        (*h).tp = 0;
         tidy(h, os::now_ms(), BIG_PURGE, true, false);
         (*h).live = 0;
     }
@@ -1132,6 +1144,20 @@ extern "C" fn fork_parent() {
 /// stay owned by them (never adopted: they may have been mid-operation), so
 /// the child leaks their free memory but never corrupts it.
 extern "C" fn fork_child() {
+    // Only the forking thread's heap has an owner now: a new thread whose
+    // TCB reuses a vanished thread's must not pass the owner test there.
+    let mine = tls::heap();
+    // SAFETY: the child has one thread; POOL's `all` list only grows, and
+    // every heap on it stays mapped.
+    unsafe {
+        let mut h = (*POOL.get()).1;
+        while !h.is_null() {
+            if h != mine {
+                (*h).tp = 0;
+            }
+            h = (*h).all_next;
+        }
+    }
     large::LOCK.reset();
     ss::CACHE_LOCK.reset();
     meta::LOCK.reset();

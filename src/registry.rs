@@ -65,24 +65,48 @@ pub fn kind(a: usize) -> u8 {
     }
 }
 
-/// Mark `[base, base+len)` (base chunk-aligned): the first chunk `head`, the
-/// rest `tail`.
-/// The kind of `a`'s chunk and the chunk's base (the free fast path's first
-/// test: one shift serves the bound, the table index and the base).
+/// The base of the SuperSlab holding `a`, if the registry says `a` is in
+/// one: the free fast path's first test, on x86-64 one shift, two compares
+/// with their jumps, and the shift back to the base.
 #[inline(always)]
-pub fn lookup(a: usize) -> (u8, usize) {
+pub fn superslab_base(a: usize) -> Option<usize> {
     let c = chunk(a);
-    let k = if c < CHUNKS {
-        table()[c].load(Relaxed)
-    } else {
-        FOREIGN
-    };
-    (k, c << CHUNK_SHIFT)
+    #[cfg(target_arch = "x86_64")]
+    {
+        let t = table().as_ptr();
+        // SAFETY: the byte is read only after `c < CHUNKS`, so it is inside
+        // the table; a byte load is atomic on x86-64, as the Relaxed loads
+        // elsewhere (stores are Release). No other effect.
+        unsafe {
+            core::arch::asm!(
+                "cmp {c}, {n}",
+                "jae {no}",
+                "cmp byte ptr [{t} + {c}], {ss}",
+                "jne {no}",
+                c = in(reg) c,
+                t = in(reg) t,
+                n = const CHUNKS,
+                ss = const SUPERSLAB,
+                no = label { return None; },
+                options(nostack, readonly),
+            );
+        }
+        Some(c << CHUNK_SHIFT)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        if c < CHUNKS && table()[c].load(Relaxed) == SUPERSLAB {
+            Some(c << CHUNK_SHIFT)
+        } else {
+            None
+        }
+    }
 }
 
 /// `a >> CHUNK_SHIFT`, opaque to the optimiser on x86-64: left visible, it
-/// turns `c < CHUNKS` into a second shift of `a` (`a >> 47 == 0`), one
-/// instruction more on every free than comparing the index it has anyway.
+/// turns `c < CHUNKS` into a second shift of `a` (`a >> 47 == 0`), and
+/// `c << CHUNK_SHIFT` into a mask of `a` (two instructions where one shift
+/// of the index it has anyway does).
 #[inline(always)]
 fn chunk(a: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
@@ -106,6 +130,8 @@ fn chunk(a: usize) -> usize {
     }
 }
 
+/// Mark `[base, base+len)` (base chunk-aligned): the first chunk `head`, the
+/// rest `tail`.
 pub fn set(base: usize, len: usize, head: u8, tail: u8) {
     let first = base >> CHUNK_SHIFT;
     let last = (base + len - 1) >> CHUNK_SHIFT;
@@ -154,18 +180,21 @@ mod tests {
         assert_eq!(kind(usize::MAX), FOREIGN);
         assert_eq!(kind(1 << 47), FOREIGN);
         assert_eq!(kind(0), FOREIGN);
-        assert_eq!(lookup(usize::MAX).0, FOREIGN);
-        assert_eq!(lookup((1 << 47) + 5).0, FOREIGN);
+        assert_eq!(superslab_base(usize::MAX), None);
+        assert_eq!(superslab_base((1 << 47) + 5), None);
     }
 
     #[test]
-    fn lookup_gives_the_kind_and_the_chunk_base() {
+    fn superslab_base_is_the_chunk_base_of_superslab_chunks_only() {
         let base = 0x3a3a_0000_0000usize & !(CHUNK_SIZE - 1);
         set(base, CHUNK_SIZE, SUPERSLAB, SUPERSLAB);
-        assert_eq!(lookup(base + 12345), (SUPERSLAB, base));
-        assert_eq!(lookup(base + CHUNK_SIZE - 1), (SUPERSLAB, base));
-        assert_eq!(lookup(base + CHUNK_SIZE).0, FOREIGN);
+        assert_eq!(superslab_base(base), Some(base));
+        assert_eq!(superslab_base(base + 12345), Some(base));
+        assert_eq!(superslab_base(base + CHUNK_SIZE - 1), Some(base));
+        assert_eq!(superslab_base(base + CHUNK_SIZE), None);
+        set(base, CHUNK_SIZE, LARGE, LARGE_TAIL);
+        assert_eq!(superslab_base(base + 12345), None);
         clear(base, CHUNK_SIZE);
-        assert_eq!(lookup(base + 12345), (FOREIGN, base));
+        assert_eq!(superslab_base(base + 12345), None);
     }
 }

@@ -13,6 +13,8 @@ __thread __attribute__((tls_model("initial-exec"))) void *hakmem_tls_heap = hakm
 /* Portable accessors for targets where src/tls.rs has no inline assembly. */
 void *hakmem_tls_get(void) { return hakmem_tls_heap; }
 void hakmem_tls_set(void *heap) { hakmem_tls_heap = heap; }
+/* The slot's own address: unique per live thread (tls.rs thread_pointer). */
+void *hakmem_tls_addr(void) { return &hakmem_tls_heap; }
 
 /* The registry's table: one byte per 2 MiB of the 47-bit user address space
  * (64 MiB of zero-filled .bss; only pages covering hakmem's mappings are ever

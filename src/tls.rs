@@ -14,6 +14,8 @@ extern "C" {
     #[allow(dead_code)]
     fn hakmem_tls_get() -> *mut Heap;
     #[allow(dead_code)]
+    fn hakmem_tls_addr() -> *mut u8;
+    #[allow(dead_code)]
     fn hakmem_tls_set(h: *mut Heap);
 }
 
@@ -42,6 +44,58 @@ pub fn heap() -> *mut Heap {
     // SAFETY: plain C accessor of the thread's slot.
     unsafe {
         hakmem_tls_get()
+    }
+}
+
+/// The calling thread's thread pointer (its TCB address, `%fs:0` on
+/// x86-64): unique among live threads, and one instruction to read. Heaps
+/// record their owner's (see `Heap::tp`).
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let t: usize;
+        // SAFETY: the x86-64 TLS ABI keeps the thread pointer itself at
+        // %fs:0; reading it has no side effect.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr fs:[0]",
+                t = out(reg) t,
+                options(nostack, preserves_flags, readonly, pure),
+            );
+        }
+        t
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // Elsewhere: the address of the thread's slot, as unique.
+        // SAFETY: plain C accessor of the thread's slot.
+        unsafe { hakmem_tls_addr() as usize }
+    }
+}
+
+/// Whether `t` is the calling thread's thread pointer: on x86-64 one
+/// compare against `%fs:0` and a jump, with no register to load it into.
+#[inline(always)]
+pub fn is_thread_pointer(t: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: a compare with %fs:0 (see `thread_pointer`) and a jump to
+        // the label; no other effect.
+        unsafe {
+            core::arch::asm!(
+                "cmp {t}, qword ptr fs:[0]",
+                "jne {other}",
+                t = in(reg) t,
+                other = label { return false; },
+                options(nostack, readonly),
+            );
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        t == thread_pointer()
     }
 }
 
