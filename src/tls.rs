@@ -1,4 +1,5 @@
-//! The thread's heap pointer: one initial-exec TLS slot defined in src/tls.c.
+//! The thread's heap pointer: one initial-exec TLS slot defined in src/tls.c;
+//! and the thread pointer itself (`%fs:0`), by which heaps know their owner.
 //!
 //! On x86-64 a read is two instructions (load the slot's TP offset from the
 //! GOT, load through %fs) instead of a `__tls_get_addr` call. Elsewhere the C
