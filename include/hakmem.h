@@ -25,8 +25,6 @@ int hakmem_collect(void);
  */
 void hakmem_print_stats(void);
 
-extern uint8_t *hakmem_tls_addr(void);
-
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
