@@ -1030,6 +1030,9 @@ pub fn global_init() {
         return;
     }
     if INIT.compare_exchange(0, 1, Acquire, Acquire).is_ok() {
+        // (Not in unit tests: there the harness reports failed assertions.)
+        #[cfg(not(test))]
+        crate::report::install_panic_hook();
         config::init();
         SECRET.store(os::random_u64() as usize | 1, Relaxed);
         if config::secure() {

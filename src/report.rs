@@ -1,6 +1,7 @@
-//! Messages to stderr without allocating: fatal misuse reports (then abort)
-//! and configuration warnings. Text is assembled in a fixed stack buffer and
-//! written with one `write(2)` call. May call libc only.
+//! Messages to stderr without allocating: fatal misuse reports (then abort),
+//! internal errors (a panic inside the library) and configuration warnings.
+//! Text is assembled in a fixed stack buffer and written with one `write(2)`
+//! call. May call libc, and std only to install the panic hook.
 
 pub struct Msg {
     buf: [u8; 512],
@@ -102,4 +103,24 @@ pub fn misuse(op: &str, p: usize, what: &str, block_size: usize) -> ! {
     m.emit();
     // SAFETY: abort never returns; it raises SIGABRT.
     unsafe { libc::abort() }
+}
+
+/// Make a panic inside the library (a broken internal invariant, such as a
+/// bounds check on metadata the program overwrote) print one hakmem line and
+/// abort. std's default hook may allocate, which would re-enter malloc,
+/// perhaps with a hakmem lock held. The hook is a closure without captures,
+/// so boxing it allocates nothing; the panic message is never formatted.
+/// This library's copy of std is its own: a Rust host program keeps its hook.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let mut m = Msg::new();
+        m.s("hakmem: internal error");
+        if let Some(l) = info.location() {
+            m.s(" at ").s(l.file()).s(":").dec(l.line() as u64);
+        }
+        m.s(" (heap metadata overwritten?); aborting");
+        m.emit();
+        // SAFETY: abort never returns; it raises SIGABRT.
+        unsafe { libc::abort() }
+    }));
 }
