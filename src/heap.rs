@@ -201,7 +201,7 @@ unsafe fn check_free_block(s: *mut Slab, b: *mut Block, next: *mut Block) {
         let size = (*s).size as usize;
         let off = (next as usize).wrapping_sub((*s).start);
         if (*b).cookie != cookie((*s).heap, b as usize)
-            || (!next.is_null() && (off >= (*s).carved_bytes() || off % size != 0))
+            || (!next.is_null() && (off >= (*s).carved_bytes() || !off.is_multiple_of(size)))
         {
             misuse(
                 "malloc",
@@ -348,7 +348,7 @@ unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
             collect_remote(h);
         }
         (*h).ticks = (*h).ticks.wrapping_add(1);
-        if (*h).ticks % 64 == 0 {
+        if (*h).ticks.is_multiple_of(64) {
             tick(h);
         }
         let s = (*h).cur[c];
@@ -851,7 +851,9 @@ unsafe fn check_remote_link(h: *mut Heap, b: *mut Block, next: *mut Block) {
                 || (registry::kind(a) == registry::SUPERSLAB && ss::valid(ss::of(a)) && {
                     let s = ss::slab_of(ss::of(a), a);
                     let off = a.wrapping_sub((*s).start);
-                    (*s).heap == h && off < (*s).carved_bytes() && off % (*s).size as usize == 0
+                    (*s).heap == h
+                        && off < (*s).carved_bytes()
+                        && off.is_multiple_of((*s).size as usize)
                 }));
         if !ok {
             misuse(

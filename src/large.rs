@@ -142,7 +142,9 @@ fn take_cached(need: usize, align: usize) -> Option<*mut Header> {
         while !(*link).is_null() {
             let h = *link;
             let len = (*h).map_len;
-            if len >= need && h as usize % align == 0 && (best.is_null() || len < (**best).map_len)
+            if len >= need
+                && (h as usize).is_multiple_of(align)
+                && (best.is_null() || len < (**best).map_len)
             {
                 best = link;
             }

@@ -201,7 +201,7 @@ pub fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
     }
     let mut c = std_class(size.max(align));
     while c < STD_CLASSES {
-        if INFO[c].size as usize % align == 0 {
+        if (INFO[c].size as usize).is_multiple_of(align) {
             return Some(c);
         }
         c += 1;
