@@ -60,8 +60,6 @@ pub struct Heap {
     pub purge_at: u64,
     /// Slow-path calls, to look at the clock only now and then.
     pub ticks: u32,
-    /// 1 while a live thread owns the heap.
-    pub live: u32,
     /// Secure mode: the state of the generator that shuffles carved blocks.
     pub rng: u64,
     pub pool_next: *mut Heap,
@@ -109,7 +107,6 @@ impl Heap {
         avail_bits: 0,
         purge_at: 0,
         ticks: 0,
-        live: 0,
         rng: 0,
         pool_next: null_mut(),
         all_next: null_mut(),
@@ -1082,10 +1079,7 @@ unsafe fn thread_init() -> *mut Heap {
         }
     };
     // SAFETY: `h` is ours now.
-    unsafe {
-        (*h).live = 1;
-        (*h).tp = tls::thread_pointer();
-    }
+    unsafe { (*h).tp = tls::thread_pointer() };
     tls::set_heap(h);
     // These two may call malloc (glibc allocates key blocks past 32 keys and
     // atfork records): the thread already has its heap, so that recursion is
@@ -1115,7 +1109,6 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
     unsafe {
         (*h).tp = 0;
         tidy(h, os::now_ms(), BIG_PURGE, true, false);
-        (*h).live = 0;
     }
     // Later frees on this thread are remote frees; a later malloc takes a
     // heap again (and the key destructor runs again).
