@@ -765,7 +765,8 @@ pub unsafe fn free_slow(p: *mut u8, op: &str) {
                 let (s, b) = check_block(a, op);
                 let h = (*s).heap;
                 let ck = cookie(h, a);
-                if h == tls::heap() {
+                // The owner test of the fast path (`Heap::tp`).
+                if tls::is_thread_pointer((*h).tp) {
                     set_link(b, (*s).local_free);
                     (*b).cookie = ck;
                     (*s).local_free = b;
