@@ -124,7 +124,7 @@ pub fn empty_heap() -> *mut Heap {
     &hakmem_empty_heap.0 as *const Heap as *mut Heap
 }
 
-/// The per-process secret that a free block carries as its cookie.
+/// Secure mode: the per-process secret mixed into each free block's cookie.
 pub static SECRET: AtomicUsize = AtomicUsize::new(0);
 
 /// The free cookie of block `a` of a slab owned by heap `h`: the heap's
@@ -1034,8 +1034,8 @@ pub fn global_init() {
         #[cfg(not(test))]
         crate::report::install_panic_hook();
         config::init();
-        SECRET.store(os::random_u64() as usize | 1, Relaxed);
         if config::secure() {
+            SECRET.store(os::random_u64() as usize | 1, Relaxed);
             LINK_KEY[1].store(os::random_u64() as usize, Relaxed);
             LINK_KEY[0].store(os::random_u64() as usize | 1, Relaxed);
         }
