@@ -39,11 +39,12 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering:
 #[repr(C, align(64))]
 pub struct Heap {
     /// The thread pointer (`tls::thread_pointer`) of the thread that owns
-    /// the heap, 0 while none does: the free fast path's owner test, one
-    /// `%fs`-relative compare. Set when a thread takes the heap, cleared
-    /// before it gives it up (and, in a fork child, for every heap but the
-    /// forking thread's), so a thread that reuses an exited thread's TCB
-    /// never matches a heap it does not own.
+    /// the heap, 0 while none does: the slow paths' owner test, one
+    /// `%fs`-relative compare (the free fast path tests the span's copy,
+    /// `Slab::tp`). Set when a thread takes the heap, cleared with every
+    /// copy (`disown`) before it gives it up (and, in a fork child, for every
+    /// heap but the forking thread's), so a thread that reuses an exited
+    /// thread's TCB never matches a heap it does not own.
     pub tp: usize,
     /// Tiny fast path: the current slab by `(size + 15) / 16`.
     pub direct: [*mut Slab; DIRECT],
@@ -64,6 +65,8 @@ pub struct Heap {
     pub rng: u64,
     pub pool_next: *mut Heap,
     pub all_next: *mut Heap,
+    /// Every SuperSlab this heap owns (linked through `owned_next`).
+    pub owned: AtomicPtr<SuperSlab>,
     /// Blocks freed by other threads (a lock-free stack), on a cache line of
     /// its own: other threads' pushes must not evict the lines the owner's
     /// fast paths read.
@@ -110,6 +113,7 @@ impl Heap {
         rng: 0,
         pool_next: null_mut(),
         all_next: null_mut(),
+        owned: AtomicPtr::new(null_mut()),
         remote: CacheLine(AtomicPtr::new(null_mut())),
     };
 }
@@ -127,19 +131,19 @@ pub fn empty_heap() -> *mut Heap {
 /// Secure mode: the per-process secret mixed into each free block's cookie.
 pub static SECRET: AtomicUsize = AtomicUsize::new(0);
 
-/// The free cookie of block `a` of a slab owned by heap `h`: the heap's
-/// address, which the free fast path has in a register already (a live
+/// The free cookie of block `a` of span `s`: the address of the span's
+/// descriptor, which the free fast path has in a register already (a live
 /// block's second word only equals it if the program copied it out of a
-/// freed block: nothing hands the program a heap's address); in secure mode
-/// the per-process secret mixed with the block's address, so that it cannot
-/// be guessed and a cookie copied from one freed block does not pass for
-/// another's.
+/// freed block: nothing hands the program a descriptor's address); in secure
+/// mode the per-process secret mixed with the block's address, so that it
+/// cannot be guessed and a cookie copied from one freed block does not pass
+/// for another's.
 #[inline(always)]
-fn cookie(h: *mut Heap, a: usize) -> usize {
+fn cookie(s: *mut Slab, a: usize) -> usize {
     if config::secure() {
         a ^ SECRET.load(Relaxed)
     } else {
-        h as usize
+        s as usize
     }
 }
 
@@ -197,7 +201,7 @@ unsafe fn check_free_block(s: *mut Slab, b: *mut Block, next: *mut Block) {
     unsafe {
         let size = (*s).size as usize;
         let off = (next as usize).wrapping_sub((*s).start);
-        if (*b).cookie != cookie((*s).heap, b as usize)
+        if (*b).cookie != cookie(s, b as usize)
             || (!next.is_null() && (off >= (*s).carved_bytes() || !off.is_multiple_of(size)))
         {
             misuse(
@@ -447,7 +451,7 @@ unsafe fn carve(s: *mut Slab) -> bool {
             } else {
                 (*s).free
             };
-            (*b).cookie = cookie((*s).heap, a);
+            (*b).cookie = cookie(s, a);
             a += size;
         }
         (*s).free = first as *mut Block;
@@ -484,7 +488,7 @@ unsafe fn carve_shuffled(s: *mut Slab, first: usize, n: usize) {
             next = b;
         }
         for k in 0..n {
-            (*blk(k)).cookie = cookie((*s).heap, blk(k) as usize);
+            (*blk(k)).cookie = cookie(s, blk(k) as usize);
         }
         (*s).free = next;
         (*s).carved += n as u16;
@@ -588,6 +592,7 @@ unsafe fn new_span(h: *mut Heap, c: usize) -> *mut Slab {
                     if x.is_null() {
                         return null_mut();
                     }
+                    own(h, x);
                     x
                 };
                 (x, ss::find_run((*x).free_mask, n).unwrap_or(1))
@@ -596,6 +601,61 @@ unsafe fn new_span(h: *mut Heap, c: usize) -> *mut Slab {
         let s = ss::init_span(x, i, c, h);
         avail_update(h, x);
         s
+    }
+}
+
+/// Put SuperSlab `x`, just acquired, on the list of all SuperSlabs of `h`.
+unsafe fn own(h: *mut Heap, x: *mut SuperSlab) {
+    // SAFETY: owner-only list; `x` is ours and on no list. The release store
+    // publishes `x` only once its link is written (see `disown_all`).
+    unsafe {
+        let head = (*h).owned.load(Relaxed);
+        (*x).owned_prev = null_mut();
+        (*x).owned_next.store(head, Relaxed);
+        if !head.is_null() {
+            (*head).owned_prev = x;
+        }
+        (*h).owned.store(x, Release);
+    }
+}
+
+/// Take SuperSlab `x` off the list of `h` (it is about to be released).
+unsafe fn unown(h: *mut Heap, x: *mut SuperSlab) {
+    // SAFETY: owner-only list (or a pooled heap under POOL_LOCK); `x` is on
+    // it. One release store unlinks it for a walker.
+    unsafe {
+        let next = (*x).owned_next.load(Relaxed);
+        let prev = (*x).owned_prev;
+        if prev.is_null() {
+            (*h).owned.store(next, Release);
+        } else {
+            (*prev).owned_next.store(next, Release);
+        }
+        if !next.is_null() {
+            (*next).owned_prev = prev;
+        }
+        (*x).owned_next.store(null_mut(), Relaxed);
+        (*x).owned_prev = null_mut();
+    }
+}
+
+/// `h` changes hands (its thread exits, or a fork child leaves it behind):
+/// no thread passes the owner test on it or its spans any more. Every
+/// span's copy of the owner is cleared, so the free fast path sends frees
+/// into them to the slow path until a new owner refreshes them there.
+unsafe fn disown(h: *mut Heap) {
+    // SAFETY: the caller holds `h` exclusively (its exiting owner), or is a
+    // fork child's only thread: the list is then frozen in a state a walker
+    // can follow (`own`, `unown`), and only `tp` words are written.
+    unsafe {
+        (*h).tp = 0;
+        let mut x = (*h).owned.load(Acquire);
+        while !x.is_null() {
+            for i in 0..ss::SLABS {
+                (*x).slabs[i].tp = 0;
+            }
+            x = (*x).owned_next.load(Acquire);
+        }
     }
 }
 
@@ -669,7 +729,7 @@ pub unsafe fn free(p: *mut u8) {
         unsafe {
             let s = ss::slab_of(base as *mut SuperSlab, a);
             #[cfg(feature = "unchecked")]
-            if tls::is_thread_pointer((*(*s).heap).tp) {
+            if tls::is_thread_pointer((*s).tp) {
                 let b = a as *mut Block;
                 (*b).next = (*s).local_free;
                 (*s).local_free = b;
@@ -681,16 +741,15 @@ pub unsafe fn free(p: *mut u8) {
             let off = a.wrapping_sub((*s).start) as u64;
             if off.wrapping_mul((*s).div_m) < (*s).lim {
                 let b = a as *mut Block;
-                let h = (*s).heap;
-                // The owner's free (a carved span's heap is never null); the
-                // cookie (here the heap's address, as secure mode never gets
-                // this far) says whether it is free.
-                if tls::is_thread_pointer((*h).tp) && (*b).cookie != h as usize {
+                // The owner's free; the cookie (here the descriptor's
+                // address, as secure mode never gets this far) says whether
+                // it is free.
+                if tls::is_thread_pointer((*s).tp) && (*b).cookie != s as usize {
                     (*b).next = (*s).local_free;
-                    (*b).cookie = h as usize;
+                    (*b).cookie = s as usize;
                     (*s).local_free = b;
                     if (*s).put_back() {
-                        settle(h, s);
+                        settle((*s).heap, s);
                     }
                     return;
                 }
@@ -740,6 +799,7 @@ unsafe fn retire(h: *mut Heap, s: *mut Slab, purge_now: bool) {
             ss::purge(x, now, 0);
             if ss::is_empty(x) {
                 avail_remove(h, x);
+                unown(h, x);
                 ss::release(x, now);
             }
         } else if purge_now {
@@ -764,9 +824,12 @@ pub unsafe fn free_slow(p: *mut u8, op: &str) {
             unsafe {
                 let (s, b) = check_block(a, op);
                 let h = (*s).heap;
-                let ck = cookie(h, a);
-                // The owner test of the fast path (`Heap::tp`).
+                let ck = cookie(s, a);
+                // The heap's owner test (the fast path tests the span's
+                // copy, which a heap's new owner sets here, on its first
+                // free into each span).
                 if tls::is_thread_pointer((*h).tp) {
+                    (*s).tp = (*h).tp;
                     set_link(b, (*s).local_free);
                     (*b).cookie = ck;
                     (*s).local_free = b;
@@ -820,7 +883,7 @@ pub unsafe fn check_block(a: usize, op: &str) -> (*mut Slab, *mut Block) {
         }
         let b = a as *mut Block;
         // (The unchecked measurement build leaves no free mark to test.)
-        if cfg!(not(feature = "unchecked")) && (*b).cookie == cookie((*s).heap, a) {
+        if cfg!(not(feature = "unchecked")) && (*b).cookie == cookie(s, a) {
             if op == "free" {
                 misuse(op, a, "double free", size);
             }
@@ -844,7 +907,7 @@ unsafe fn check_remote_link(h: *mut Heap, b: *mut Block, next: *mut Block) {
     // SAFETY: `b` is a block of `h` on its remote list; `next` is only
     // dereferenced after the registry says a SuperSlab is mapped there.
     unsafe {
-        let ok = (*b).cookie == cookie(h, b as usize)
+        let ok = (*b).cookie == cookie(ss::slab_of(ss::of(b as usize), b as usize), b as usize)
             && (next.is_null()
                 || (registry::kind(a) == registry::SUPERSLAB && ss::valid(ss::of(a)) && {
                     let s = ss::slab_of(ss::of(a), a);
@@ -928,6 +991,7 @@ pub unsafe fn purge_heap(h: *mut Heap, now: u64, all: bool) {
                 }
                 if ss::is_empty(x) && (*x).dirty_mask == 0 {
                     avail_remove(h, x);
+                    unown(h, x);
                     ss::release(x, now);
                 }
                 x = next;
@@ -1108,7 +1172,7 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
     // cheap next to the use of blocks that big. The other current slabs stay
     // warm for the next thread (maintenance retires them if none comes).
     unsafe {
-        (*h).tp = 0;
+        disown(h);
         tidy(h, os::now_ms(), BIG_PURGE, true, false);
     }
     // Later frees on this thread are remote frees; a later malloc takes a
@@ -1152,7 +1216,7 @@ extern "C" fn fork_child() {
         let mut h = (*POOL.get()).1;
         while !h.is_null() {
             if h != mine {
-                (*h).tp = 0;
+                disown(h);
             }
             h = (*h).all_next;
         }
@@ -1253,7 +1317,7 @@ mod tests {
                 for &p in &mine {
                     assert_eq!(
                         (*(p as *mut Block)).cookie,
-                        cookie(h2, p),
+                        cookie(ss::slab_of(ss::of(p), p), p),
                         "block marked free"
                     );
                     slabs.insert(ss::slab_of(ss::of(p), p) as usize);
@@ -1292,6 +1356,49 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(first, second, "the pooled heap is adopted");
+    }
+
+    #[test]
+    fn a_heap_that_changes_hands_loses_its_spans_owner_copies() {
+        let _s = serial();
+        // SAFETY: `p` is a block of a live SuperSlab.
+        let slab = |p: usize| unsafe { ss::slab_of(ss::of(p), p) };
+        let (ps, tp) = std::thread::spawn(move || {
+            let ps = blocks(10, 96);
+            // SAFETY: the span of a live block of this thread's heap.
+            assert_eq!(unsafe { (*slab(ps[0])).tp }, tls::thread_pointer());
+            (ps, tls::thread_pointer())
+        })
+        .join()
+        .unwrap();
+        let s = slab(ps[0]);
+        // SAFETY: reading a descriptor of a pooled heap (the test is serial).
+        unsafe {
+            assert_eq!(
+                (*s).tp,
+                0,
+                "cleared when the thread exited (it was {tp:#x})"
+            );
+            assert_eq!((*(*s).heap).tp, 0);
+        }
+        let sp = s as usize;
+        std::thread::spawn(move || {
+            let s = sp as *mut Slab;
+            blocks(1, 96);
+            // SAFETY: this thread adopted the pooled heap (the pool is LIFO
+            // and the tests are serial); its blocks are freed once.
+            unsafe {
+                assert!(tls::is_thread_pointer((*(*s).heap).tp), "heap adopted");
+                assert_eq!((*s).tp, 0, "spans are refreshed on a free, not before");
+                free(ps[0] as *mut u8);
+                assert_eq!((*s).tp, tls::thread_pointer(), "refreshed by the slow path");
+                for &p in &ps[1..] {
+                    free(p as *mut u8);
+                }
+            }
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -243,10 +243,10 @@ mod tests {
     #[test]
     fn direct_ranges_list_exactly_the_entries_of_each_class() {
         for (t, r) in [(&DIRECT_STD, &RANGES_STD), (&DIRECT_SM, &RANGES_SM)] {
-            for c in 0..NUM_CLASSES {
-                let (lo, hi) = (r[c].0 as usize, r[c].1 as usize);
-                for i in 0..DIRECT {
-                    assert_eq!(t[i] as usize == c, i >= lo && i < hi, "class {c} entry {i}");
+            for (c, &(lo, hi)) in r.iter().enumerate() {
+                for (i, &tc) in t.iter().enumerate() {
+                    let inside = i >= lo as usize && i < hi as usize;
+                    assert_eq!(tc as usize == c, inside, "class {c} entry {i}");
                 }
             }
         }
@@ -286,7 +286,7 @@ mod tests {
                 while off < span {
                     assert_eq!(
                         off.wrapping_mul(i.div_m) < lim,
-                        off % size == 0 && off / size < carved,
+                        off.is_multiple_of(size) && off / size < carved,
                         "size {size} carved {carved} off {off}"
                     );
                     off += if size <= 1024 { 1 } else { 13 };
@@ -304,7 +304,7 @@ mod tests {
                 let is_start = off.wrapping_mul(i.div_m) < i.div_m;
                 assert_eq!(
                     is_start,
-                    off % i.size as u64 == 0,
+                    off.is_multiple_of(i.size as u64),
                     "size {} off {off}",
                     i.size
                 );

@@ -21,7 +21,7 @@ use crate::sizeclass::{INFO, SLAB_SHIFT, SLAB_SIZE};
 use crate::stats;
 use crate::sync::{Racy, SpinLock};
 use core::ptr::null_mut;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 
 pub const SS_SHIFT: usize = 21;
 pub const SS_SIZE: usize = 1 << SS_SHIFT;
@@ -31,7 +31,7 @@ pub const USABLE: u32 = !1u32;
 const MAGIC: usize = 0x4841_4b4d_5353_4c42; // "HAKMSSLB"
 
 /// A free block: the free-list link, then the "free" cookie that tells a
-/// double free (`heap::cookie`: the owning heap's address, in secure mode
+/// double free (`heap::cookie`: its span descriptor's address, in secure mode
 /// `address ^ secret`; set by free, cleared by malloc).
 #[repr(C)]
 pub struct Block {
@@ -54,8 +54,14 @@ pub struct Slab {
     pub lim: u64,
     /// See `sizeclass::ClassInfo::div_m`.
     pub div_m: u64,
-    /// The owning thread heap.
-    pub heap: *mut Heap,
+    /// The thread pointer (`tls::thread_pointer`) of the thread that owns
+    /// the span's heap, or 0: the free fast path's owner test, one load and
+    /// one compare with `%fs:0`. Never a thread that does not own the heap:
+    /// it is set when the owner takes the span or frees into it on the slow
+    /// path, and cleared in all the heap's SuperSlabs before the heap changes
+    /// hands (`heap::disown`), so a thread that reuses an exited thread's
+    /// TCB never passes for the owner.
+    pub tp: usize,
     /// `used - wake` (wrapping), where `used` (`Slab::used`) counts the
     /// carved blocks that are not on `local_free`: those handed out, plus
     /// those still on `free`, which is empty whenever the slab is not the
@@ -79,6 +85,8 @@ pub struct Slab {
     pub carved: u16,
     pub count: u16,
     // ---- cold ----
+    /// The owning thread heap.
+    pub heap: *mut Heap,
     pub size: u32,
     pub in_partial: u32,
     pub next: *mut Slab,
@@ -97,6 +105,11 @@ pub struct SuperSlab {
     /// Links in the owner's available list or the global cache.
     pub next: *mut SuperSlab,
     pub prev: *mut SuperSlab,
+    /// The owning heap's list of all its SuperSlabs (`heap::own`): written
+    /// by the owner only, each change one release store, so that a fork
+    /// child can walk it whatever the other threads were doing.
+    pub owned_next: AtomicPtr<SuperSlab>,
+    pub owned_prev: *mut SuperSlab,
     /// The owner's avail bin this SuperSlab is filed in (0: none).
     pub bin: u32,
     pub cached_at: u64,
@@ -149,7 +162,7 @@ impl Slab {
         start: 0,
         lim: 0,
         div_m: 0,
-        heap: null_mut(),
+        tp: 0,
         until_wake: 0,
         wake: 0,
         full: 0,
@@ -158,6 +171,7 @@ impl Slab {
         index: 0,
         carved: 0,
         count: 0,
+        heap: null_mut(),
         size: 0,
         in_partial: 0,
         next: null_mut(),
@@ -228,7 +242,13 @@ unsafe fn init_header(ss: *mut SuperSlab, fresh: bool) {
         (*ss).heap = null_mut();
         (*ss).next = null_mut();
         (*ss).prev = null_mut();
+        (*ss).owned_next = AtomicPtr::new(null_mut());
+        (*ss).owned_prev = null_mut();
         (*ss).bin = 0;
+        // (Its spans are all free; no owner test may pass on a stale one.)
+        for i in 0..SLABS {
+            (*ss).slabs[i].tp = 0;
+        }
     }
 }
 
@@ -253,7 +273,8 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             start: ss as usize + (i << SLAB_SHIFT),
             lim: 0,
             div_m: info.div_m,
-            heap,
+            // SAFETY: a non-null `heap` is the caller's own.
+            tp: if heap.is_null() { 0 } else { (*heap).tp },
             until_wake: 0,
             wake: 0,
             full: 0,
@@ -262,6 +283,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             index: i as u8,
             carved: 0,
             count,
+            heap,
             size: info.size,
             in_partial: 0,
             next: null_mut(),
