@@ -1,25 +1,29 @@
-/* handoff.c: heaps that change hands while other threads keep allocating.
+/* handoff.c: heaps that change hands while other threads allocate.
  *
- * Each round, one short thread allocates BLOCKS patterned blocks of mixed
- * sizes and exits (its heap goes to hakmem's pool); then two threads start at
- * once: the first usually on the exited thread's recycled stack and TCB, the
- * second made to adopt its pooled heap, so the first frees remotely into a
- * heap another thread owns, with the TCB of the heap's previous owner. Each replaces half of
- * the blocks (check the pattern, free, malloc the same size, fill) and at the
- * end checks and frees its replacements. A background thread allocates and frees all the while. Every block's
- * pattern is checked before it is freed: a heap used by two threads at once
- * (an owner test passed by the wrong thread) shows up as a damaged block or a
- * crash.
+ * Each round, a short thread (the producer) allocates BLOCKS patterned blocks
+ * of mixed sizes and exits: its heap goes to hakmem's pool. Then two threads
+ * start. The one created second (the adopter) takes a heap first, which is
+ * the producer's pooled heap, and then allocates BLOCKS blocks of the same
+ * sizes, from the same spans. The one created first (the freer), which
+ * usually runs on the producer's recycled stack and TCB, waits until the heap
+ * is adopted and then checks and frees the producer's blocks: frees into a
+ * heap another thread now owns, made with the thread pointer of its previous
+ * owner. They must go to the heap's remote list; were they taken for the
+ * owner's frees, the two threads would race on the same free lists and hand
+ * out blocks twice. The adopter checks every block it got at the end. A
+ * background thread allocates and frees all the while.
  *
  * usage: handoff [rounds (default 2000)]
  */
 #include "common.h"
 
+#include <sched.h>
+
 #define BLOCKS 2000
 
 static unsigned char *blk[BLOCKS];
 static size_t len[BLOCKS];
-static atomic_int stop;
+static atomic_int adopted, stop;
 
 static uint64_t key(int i, size_t n) { return (uint64_t)i * 0x100000001b3ULL ^ n; }
 
@@ -36,54 +40,44 @@ static void *producer(void *arg)
     return NULL;
 }
 
-struct half {
-    int lo, hi;
-    int second; /* the thread created second takes its heap first */
-};
-
-static atomic_int taken;
-
-static void *consumer(void *arg)
+static void *freer(void *arg)
 {
-    struct half *h = arg;
-    /* Take a heap first: the thread created second before the other, so it
-     * adopts the exited thread's pooled heap while the first, which most
-     * likely runs on the exited thread's stack and TCB, does not. Then
-     * replace each block of the half by one of the same size: frees and
-     * mallocs on the same spans, by both threads at once. */
-    if (!h->second)
-        while (!atomic_load(&taken))
-            sched_yield();
+    (void)arg;
+    while (!atomic_load(&adopted))
+        sched_yield();
+    for (int i = 0; i < BLOCKS; i++) {
+        if (!blk[i])
+            continue;
+        long bad = hk_verify(blk[i], len[i], key(i, len[i]));
+        CHECKF(bad < 0, "block %d (%zu B) damaged at byte %ld", i, len[i], bad);
+        free(blk[i]);
+    }
+    return NULL;
+}
+
+static void *adopter(void *arg)
+{
+    (void)arg;
     void *warm = malloc(16);
     CHECK(warm != NULL);
-    if (h->second)
-        atomic_store(&taken, 1);
-    int n = h->hi - h->lo;
-    unsigned char **mine = malloc((size_t)n * sizeof *mine);
+    atomic_store(&adopted, 1);
+    unsigned char **mine = malloc(BLOCKS * sizeof *mine);
     CHECK(mine != NULL);
     if (!mine)
         return NULL;
-    for (int i = h->lo; i < h->hi; i++) {
-        unsigned char *p = blk[i];
-        mine[i - h->lo] = NULL;
-        if (!p)
-            continue;
-        long bad = hk_verify(p, len[i], key(i, len[i]));
-        CHECKF(bad < 0, "block %d (%zu B) damaged at byte %ld", i, len[i], bad);
-        free(p);
-        unsigned char *q = malloc(len[i]);
-        CHECK(q != NULL);
-        if (q)
-            hk_fill(q, len[i], ~key(i, len[i]));
-        mine[i - h->lo] = q;
+    for (int i = 0; i < BLOCKS; i++) {
+        mine[i] = malloc(len[i]);
+        CHECK(mine[i] != NULL);
+        if (mine[i])
+            hk_fill(mine[i], len[i], ~key(i, len[i]));
     }
-    for (int i = h->lo; i < h->hi; i++) {
-        unsigned char *q = mine[i - h->lo];
-        if (!q)
+    for (int i = 0; i < BLOCKS; i++) {
+        if (!mine[i])
             continue;
-        long bad = hk_verify(q, len[i], ~key(i, len[i]));
-        CHECKF(bad < 0, "replacement of block %d (%zu B) damaged at byte %ld", i, len[i], bad);
-        free(q);
+        long bad = hk_verify(mine[i], len[i], ~key(i, len[i]));
+        CHECKF(bad < 0, "block %p (%zu B) handed out twice? damaged at byte %ld",
+               (void *)mine[i], len[i], bad);
+        free(mine[i]);
     }
     free(mine);
     free(warm);
@@ -122,15 +116,14 @@ int main(int argc, char **argv)
     pthread_t bg;
     CHECK(pthread_create(&bg, NULL, background, NULL) == 0);
     for (long r = 0; r < rounds && !hk_failed(); r++) {
-        pthread_t p, c1, c2;
+        pthread_t p, f, a;
         CHECK(pthread_create(&p, NULL, producer, (void *)(uintptr_t)(r + 1)) == 0);
         CHECK(pthread_join(p, NULL) == 0);
-        struct half a = {0, BLOCKS / 2, 0}, b = {BLOCKS / 2, BLOCKS, 1};
-        atomic_store(&taken, 0);
-        CHECK(pthread_create(&c1, NULL, consumer, &a) == 0);
-        CHECK(pthread_create(&c2, NULL, consumer, &b) == 0);
-        CHECK(pthread_join(c1, NULL) == 0);
-        CHECK(pthread_join(c2, NULL) == 0);
+        atomic_store(&adopted, 0);
+        CHECK(pthread_create(&f, NULL, freer, NULL) == 0);
+        CHECK(pthread_create(&a, NULL, adopter, NULL) == 0);
+        CHECK(pthread_join(f, NULL) == 0);
+        CHECK(pthread_join(a, NULL) == 0);
     }
     atomic_store(&stop, 1);
     CHECK(pthread_join(bg, NULL) == 0);

@@ -43,12 +43,14 @@ both_modes!("threads" ["2", "4"] => threads_linked, threads_preloaded);
 // empty spans of big blocks are purged, the rest is reused by the next one).
 both_modes!("churn" ["20000", "16"] => churn_linked, churn_preloaded);
 
-// 2000 rounds: a thread fills 2000 blocks and exits; of two new threads, one
-// adopts its pooled heap and the other (on its recycled TCB) frees into it;
-// both replace their half of the blocks while a background thread allocates.
-// Every block's pattern is checked. (A stress test: the owner-copy clearing
-// it exercises is checked exactly by the heap unit tests.)
-both_modes!("handoff" ["2000"] => handoff_linked, handoff_preloaded);
+// 3000 rounds: a thread fills 2000 blocks and exits; a new thread adopts its
+// pooled heap and allocates from it while another, on the exited thread's
+// recycled TCB, frees the blocks into it; every block's pattern is checked.
+// With the owner copies left uncleared at thread exit (a bug this catches as
+// a crash or a damaged block in about 2 runs of 5 per mode), those frees
+// would race with the new owner's allocations. The heap unit tests check the
+// clearing itself exactly.
+both_modes!("handoff" ["3000"] => handoff_linked, handoff_preloaded);
 
 // 200 forks while 3 threads allocate; children allocate and must exit 0.
 both_modes!("forking" ["200"] => forking_linked, forking_preloaded);
