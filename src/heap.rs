@@ -607,7 +607,7 @@ unsafe fn new_span(h: *mut Heap, c: usize) -> *mut Slab {
 /// Put SuperSlab `x`, just acquired, on the list of all SuperSlabs of `h`.
 unsafe fn own(h: *mut Heap, x: *mut SuperSlab) {
     // SAFETY: owner-only list; `x` is ours and on no list. The release store
-    // publishes `x` only once its link is written (see `disown_all`).
+    // publishes `x` only once its link is written (see `disown`).
     unsafe {
         let head = (*h).owned.load(Relaxed);
         (*x).owned_prev = null_mut();
