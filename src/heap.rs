@@ -723,37 +723,70 @@ unsafe fn avail_remove(h: *mut Heap, x: *mut SuperSlab) {
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     let a = p as usize;
-    if let Some(base) = registry::superslab_base(a) {
-        // SAFETY: the registry says a SuperSlab header is mapped at `base`;
-        // span_head always points at a descriptor of it.
-        unsafe {
-            let s = ss::slab_of(base as *mut SuperSlab, a);
-            #[cfg(feature = "unchecked")]
-            if tls::is_thread_pointer((*s).tp) {
-                let b = a as *mut Block;
+    match crate::arena::span_of(a) {
+        // SAFETY: the arena's table gives a live descriptor: of the span at
+        // `a`, or one whose `lim` is 0, which no address passes.
+        Some(s) => unsafe {
+            if free_local(s, a) {
+                return;
+            }
+        },
+        // SAFETY: any pointer may go there.
+        None => return unsafe { free_outside_arena(p) },
+    }
+    // SAFETY: any pointer may reach the slow path; it validates everything.
+    unsafe { free_slow(p, "free") }
+}
+
+/// The owner's free of block `a` of span `s` (a live descriptor, maybe one
+/// with `lim == 0`): false, changing nothing, unless `a` is the start of a
+/// block of `s` that is out and the calling thread owns `s` (then the block
+/// goes on `s.local_free`).
+#[inline(always)]
+unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
+    // SAFETY: `s` is a live descriptor; the block is only written once it is
+    // known to be a block of `s`, out, and ours.
+    unsafe {
+        #[cfg(feature = "unchecked")]
+        if tls::is_thread_pointer((*s).tp) {
+            let b = a as *mut Block;
+            (*b).next = (*s).local_free;
+            (*s).local_free = b;
+            if (*s).put_back() {
+                settle((*s).heap, s);
+            }
+            return true;
+        }
+        let off = a.wrapping_sub((*s).start) as u64;
+        if off.wrapping_mul((*s).div_m) < (*s).lim {
+            let b = a as *mut Block;
+            // The owner's free; the cookie (here the descriptor's address, as
+            // secure mode never gets this far) says whether it is free.
+            if tls::is_thread_pointer((*s).tp) && (*b).cookie != s as usize {
                 (*b).next = (*s).local_free;
+                (*b).cookie = s as usize;
                 (*s).local_free = b;
                 if (*s).put_back() {
                     settle((*s).heap, s);
                 }
-                return;
+                return true;
             }
-            let off = a.wrapping_sub((*s).start) as u64;
-            if off.wrapping_mul((*s).div_m) < (*s).lim {
-                let b = a as *mut Block;
-                // The owner's free; the cookie (here the descriptor's
-                // address, as secure mode never gets this far) says whether
-                // it is free.
-                if tls::is_thread_pointer((*s).tp) && (*b).cookie != s as usize {
-                    (*b).next = (*s).local_free;
-                    (*b).cookie = s as usize;
-                    (*s).local_free = b;
-                    if (*s).put_back() {
-                        settle((*s).heap, s);
-                    }
-                    return;
-                }
-            }
+        }
+        false
+    }
+}
+
+/// free of an address outside the arena: a SuperSlab mapped on its own
+/// (found through the registry) takes the same local free; anything else
+/// the slow path.
+#[inline(never)]
+unsafe fn free_outside_arena(p: *mut u8) {
+    let a = p as usize;
+    if let Some(base) = registry::superslab_base(a) {
+        // SAFETY: the registry says a SuperSlab header is mapped at `base`;
+        // span_head always points at a descriptor of it.
+        if unsafe { free_local(ss::slab_of(base as *mut SuperSlab, a), a) } {
+            return;
         }
     }
     // SAFETY: any pointer may reach the slow path; it validates everything.
@@ -1189,6 +1222,7 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
 
 extern "C" fn fork_prepare() {
     MAINT_LOCK.lock();
+    crate::arena::LOCK.lock();
     POOL_LOCK.lock();
     meta::LOCK.lock();
     ss::CACHE_LOCK.lock();
@@ -1200,6 +1234,7 @@ extern "C" fn fork_parent() {
     ss::CACHE_LOCK.unlock();
     meta::LOCK.unlock();
     POOL_LOCK.unlock();
+    crate::arena::LOCK.unlock();
     MAINT_LOCK.unlock();
 }
 
@@ -1225,6 +1260,7 @@ extern "C" fn fork_child() {
     ss::CACHE_LOCK.reset();
     meta::LOCK.reset();
     POOL_LOCK.reset();
+    crate::arena::LOCK.reset();
     MAINT_LOCK.reset();
 }
 
@@ -1452,6 +1488,49 @@ mod tests {
                 }
                 assert_eq!(live(cur), 0);
                 assert_ne!((*cur).lim, 0, "the current span stays in service");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_arena_table_gives_every_block_its_span() {
+        let _s = serial();
+        std::thread::spawn(|| {
+            let ps: Vec<usize> = [16, 48, 1024, 5000, 70_000]
+                .iter()
+                .flat_map(|&n| blocks(30, n))
+                .collect();
+            for &p in &ps {
+                // SAFETY: `p` is a live block of a SuperSlab.
+                let s = unsafe { ss::slab_of(ss::of(p), p) };
+                // (Under a finite RLIMIT_AS SuperSlabs are mapped on their
+                // own and the table does not cover them.)
+                let t = crate::arena::span_of(p);
+                assert!(
+                    t.is_some() || os::address_space_limited(),
+                    "{p:#x} not in the arena"
+                );
+                if let Some(t) = t {
+                    assert_eq!(t, s, "{p:#x}: the table and the header agree");
+                    // Interior slots of multi-slab spans, too.
+                    // SAFETY: reading the live descriptor.
+                    let end = unsafe { (*s).start + (*s).nslabs as usize * sizeclass::SLAB_SIZE };
+                    assert_eq!(crate::arena::span_of(end - 1), Some(s));
+                }
+            }
+            // An address no SuperSlab uses (a stack address: outside the
+            // table's range, or in it with a zero entry) gives no descriptor
+            // or one that no free passes.
+            let outside = &ps as *const Vec<usize> as usize;
+            if let Some(d) = crate::arena::span_of(outside) {
+                // SAFETY: the table's answer is always a readable descriptor.
+                assert_eq!(unsafe { (*d).lim }, 0);
+            }
+            for p in ps {
+                // SAFETY: freed once.
+                unsafe { free(p as *mut u8) };
             }
         })
         .join()

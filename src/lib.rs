@@ -11,6 +11,7 @@
 //! | `heap` | thread heaps: the Tiny (<= 1 KiB), Small-Mid (256 B - 1 KiB, HAKMEM_SMALLMID=1) and Mid (<= 256 KiB) front ends, remote frees, purging, the thread life cycle, fork |
 //! | `sizeclass` | size classes and span geometry |
 //! | `superslab` | the SuperSlab backend: 2 MiB aligned regions of 64 KiB slabs, the global cache of empty SuperSlabs |
+//! | `arena` | the address range SuperSlabs come from, and its address -> span table for the free fast path |
 //! | `large` | blocks above 256 KiB: one mapping each, with a small cache |
 //! | `registry` | address -> SuperSlab / large block / foreign, in O(1) |
 //! | `stats` | counters and the mallinfo figures |
@@ -26,6 +27,7 @@
 
 pub mod abi;
 pub mod api;
+pub mod arena;
 pub mod config;
 pub mod heap;
 pub mod large;

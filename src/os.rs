@@ -62,6 +62,73 @@ pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
     aligned as *mut u8
 }
 
+/// Reserve `len` bytes of address space aligned to `align`, inaccessible
+/// and uncommitted (`commit` makes parts of it usable). Null on failure.
+pub fn reserve_aligned(len: usize, align: usize) -> *mut u8 {
+    let Some(total) = len.checked_add(align) else {
+        return null_mut();
+    };
+    // SAFETY: a fresh anonymous mapping with no address hint.
+    let raw = unsafe {
+        libc::mmap(
+            null_mut(),
+            total,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return null_mut();
+    }
+    let start = raw as usize;
+    let aligned = (start + align - 1) & !(align - 1);
+    let head = aligned - start;
+    let tail = total - head - len;
+    if head > 0 {
+        unmap(raw.cast(), head);
+    }
+    if tail > 0 {
+        unmap((aligned + len) as *mut u8, tail);
+    }
+    aligned as *mut u8
+}
+
+/// Make `[p, p+len)` of a reservation readable and writable (zero pages,
+/// faulted in when touched). False if the kernel refused.
+pub fn commit(p: *mut u8, len: usize) -> bool {
+    // SAFETY: the range is part of a reservation hakmem made.
+    unsafe { libc::mprotect(p.cast(), len, libc::PROT_READ | libc::PROT_WRITE) == 0 }
+}
+
+/// Drop the pages of `[p, p+len)` and make it inaccessible again, keeping
+/// the address range reserved.
+pub fn decommit(p: *mut u8, len: usize) {
+    // SAFETY: the range is part of a reservation hakmem made and holds
+    // nothing live; MAP_FIXED replaces exactly that range.
+    unsafe {
+        libc::mmap(
+            p.cast(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+}
+
+/// Whether RLIMIT_AS is finite now.
+pub fn address_space_limited() -> bool {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass.
+    unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut rl) == 0 && rl.rlim_cur != libc::RLIM_INFINITY }
+}
+
 /// Unmap a range this layer mapped.
 pub fn unmap(p: *mut u8, len: usize) {
     // SAFETY: callers pass ranges that hakmem mapped and no longer uses.

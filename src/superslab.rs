@@ -189,6 +189,15 @@ impl Slab {
     }
 }
 
+/// Slab `i` of `ss` is covered by span `s` (in the header and in the
+/// arena's table).
+#[inline]
+unsafe fn set_head(ss: *mut SuperSlab, i: usize, s: *mut Slab) {
+    // SAFETY: the caller holds `ss`.
+    unsafe { (*ss).span_head[i] = s };
+    crate::arena::set(ss as usize + (i << SLAB_SHIFT), s);
+}
+
 /// The SuperSlab containing address `a` (valid only if the registry says so).
 #[inline(always)]
 pub fn of(a: usize) -> *mut SuperSlab {
@@ -236,7 +245,7 @@ unsafe fn init_header(ss: *mut SuperSlab, fresh: bool) {
                 let s = &raw mut (*ss).slabs[i];
                 s.write(Slab::EMPTY);
                 (*s).index = i as u8;
-                (*ss).span_head[i] = s;
+                set_head(ss, i, s);
             }
         }
         (*ss).heap = null_mut();
@@ -291,7 +300,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             freed_at: 0,
         };
         for j in i..i + n {
-            (*ss).span_head[j] = s;
+            set_head(ss, j, s);
         }
         let bits = span_bits(i, n);
         (*ss).free_mask &= !bits;
@@ -315,7 +324,7 @@ pub unsafe fn free_span(ss: *mut SuperSlab, s: *mut Slab, now: u64) {
                 (*d).carved = 0;
             }
             (*d).freed_at = now;
-            (*ss).span_head[j] = d;
+            set_head(ss, j, d);
         }
         (*s).lim = 0;
         (*s).free = null_mut();
@@ -456,7 +465,10 @@ pub fn acquire(heap: *mut Heap) -> *mut SuperSlab {
 }
 
 fn map_new() -> *mut SuperSlab {
-    let p = os::map_aligned(SS_SIZE, SS_SIZE) as *mut SuperSlab;
+    let mut p = crate::arena::chunk() as *mut SuperSlab;
+    if p.is_null() {
+        p = os::map_aligned(SS_SIZE, SS_SIZE) as *mut SuperSlab;
+    }
     if p.is_null() {
         return p;
     }
@@ -465,7 +477,7 @@ fn map_new() -> *mut SuperSlab {
     // Secure mode: the last page is a guard; an overflow off the end of the
     // last block faults instead of reaching the next mapping.
     if config::secure() && !os::guard((p as usize + SS_SIZE - os::PAGE) as *mut u8, true) {
-        os::unmap(p.cast(), SS_SIZE);
+        give_back(p);
         return null_mut();
     }
     registry::set(
@@ -478,12 +490,19 @@ fn map_new() -> *mut SuperSlab {
     p
 }
 
+/// Return the 2 MiB at `ss` to the arena, or to the kernel.
+fn give_back(ss: *mut SuperSlab) {
+    if !crate::arena::give_back(ss.cast()) {
+        os::unmap(ss.cast(), SS_SIZE);
+    }
+}
+
 fn unmap(ss: *mut SuperSlab) {
     registry::clear(ss as usize, SS_SIZE);
     // SAFETY: the header is no longer reachable from any list; clear the
     // magic so a stale pointer can never validate.
     unsafe { (*ss).magic = 0 };
-    os::unmap(ss.cast(), SS_SIZE);
+    give_back(ss);
     stats::SS_MAPPED.fetch_sub(1, Relaxed);
 }
 
