@@ -18,15 +18,16 @@ pub const fn round_up(n: usize, align: usize) -> Option<usize> {
     }
 }
 
-/// Map `len` bytes of fresh, zeroed, read-write memory. Null on failure.
-pub fn map(len: usize) -> *mut u8 {
+/// An anonymous private mapping of `len` bytes with protection `prot`,
+/// uncommitted (MAP_NORESERVE). Null on failure.
+fn map_anon(len: usize, prot: libc::c_int) -> *mut u8 {
     // SAFETY: an anonymous private mapping with no address hint touches no
     // existing memory; failure is reported as MAP_FAILED and handled.
     let p = unsafe {
         libc::mmap(
             null_mut(),
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
+            prot,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
             0,
@@ -39,13 +40,18 @@ pub fn map(len: usize) -> *mut u8 {
     }
 }
 
-/// Map `len` bytes aligned to `align` (a power of two, at least a page) by
-/// over-mapping and trimming both ends. Null on failure.
-pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
+/// Map `len` bytes of fresh, zeroed, read-write memory. Null on failure.
+pub fn map(len: usize) -> *mut u8 {
+    map_anon(len, libc::PROT_READ | libc::PROT_WRITE)
+}
+
+/// `len` bytes aligned to `align` (a power of two, at least a page) with
+/// protection `prot`, by over-mapping and trimming both ends.
+fn map_anon_aligned(len: usize, align: usize, prot: libc::c_int) -> *mut u8 {
     let Some(total) = len.checked_add(align) else {
         return null_mut();
     };
-    let raw = map(total);
+    let raw = map_anon(total, prot);
     if raw.is_null() {
         return null_mut();
     }
@@ -62,37 +68,16 @@ pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
     aligned as *mut u8
 }
 
+/// Map `len` bytes aligned to `align` (a power of two, at least a page).
+/// Null on failure.
+pub fn map_aligned(len: usize, align: usize) -> *mut u8 {
+    map_anon_aligned(len, align, libc::PROT_READ | libc::PROT_WRITE)
+}
+
 /// Reserve `len` bytes of address space aligned to `align`, inaccessible
 /// and uncommitted (`commit` makes parts of it usable). Null on failure.
 pub fn reserve_aligned(len: usize, align: usize) -> *mut u8 {
-    let Some(total) = len.checked_add(align) else {
-        return null_mut();
-    };
-    // SAFETY: a fresh anonymous mapping with no address hint.
-    let raw = unsafe {
-        libc::mmap(
-            null_mut(),
-            total,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if raw == libc::MAP_FAILED {
-        return null_mut();
-    }
-    let start = raw as usize;
-    let aligned = (start + align - 1) & !(align - 1);
-    let head = aligned - start;
-    let tail = total - head - len;
-    if head > 0 {
-        unmap(raw.cast(), head);
-    }
-    if tail > 0 {
-        unmap((aligned + len) as *mut u8, tail);
-    }
-    aligned as *mut u8
+    map_anon_aligned(len, align, libc::PROT_NONE)
 }
 
 /// Make `[p, p+len)` of a reservation readable and writable (zero pages,
