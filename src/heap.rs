@@ -19,7 +19,7 @@
 //! slabs and the next new thread adopts it, so remote frees can always reach
 //! a heap, and thread churn reuses warm memory.
 //!
-//! May call: superslab, registry, sizeclass, tls, os, config, stats, report,
+//! May call: superslab, arena, registry, sizeclass, tls, os, config, stats, report,
 //! meta, large (for sizes above MID_MAX).
 
 use crate::config;

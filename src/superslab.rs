@@ -11,7 +11,11 @@
 //! `HAKMEM_SUPERSLAB_MAX_CACHED`, `HAKMEM_SUPERSLAB_MAX_MEMORY_MB` and
 //! `HAKMEM_SUPERSLAB_TTL_SEC`, before they are unmapped.
 //!
-//! May call: os, registry, sync, stats, config, sizeclass.
+//! A SuperSlab's 2 MiB come from the arena (`arena`, whose table mirrors
+//! every `span_head` so that free finds a span with one load), or from a
+//! mapping of its own when the arena cannot serve.
+//!
+//! May call: os, arena, registry, sync, stats, config, sizeclass.
 
 use crate::config;
 use crate::heap::Heap;
