@@ -10,8 +10,9 @@
 //! few pages at a time, so a fast-path malloc is a pointer pop and a fast-path
 //! free a pointer push, with no atomics.
 //!
-//! Every block's state is checked on free: the registry says the address is
-//! a SuperSlab's, the span descriptor says it is a block start, and the
+//! Every block's state is checked on free: the arena's table (or, outside
+//! the arena, the registry) gives the span descriptor covering the address,
+//! the descriptor says it is a block start, and the
 //! block's second word says whether it is already free (the cookie written by
 //! free, cleared by malloc). Misuse stops the program (report::misuse).
 //!
