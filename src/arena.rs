@@ -161,22 +161,27 @@ pub fn chunk() -> *mut u8 {
 }
 
 /// Take back the chunk at `p` if it is the arena's (its pages are dropped,
-/// its range kept); false if it is not.
+/// its range kept); false if it is not (the caller unmaps it). Either way a
+/// SuperSlab in the table's window leaves the table.
 pub fn give_back(p: *mut u8) -> bool {
     let t = TABLE.load(Relaxed) as usize;
     if t == fake() {
         return false;
     }
     let off = (p as usize).wrapping_sub(t);
-    if off >= CHUNKS * SS_SIZE {
+    if off >> SLOT_SHIFT >= SLOTS {
         return false;
     }
     clear(p as usize);
-    crate::os::decommit(p, SS_SIZE);
     let _g = LOCK.guard();
     // SAFETY: STATE is only used under LOCK.
     let st = unsafe { &mut *STATE.get() };
     let k = off / SS_SIZE;
+    if k >= st.chunks {
+        // A SuperSlab mapped on its own past a smaller reservation.
+        return false;
+    }
+    crate::os::decommit(p, SS_SIZE);
     st.free[k / 64] |= 1 << (k % 64);
     true
 }
