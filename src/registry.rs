@@ -57,7 +57,7 @@ fn table() -> &'static [AtomicU8; CHUNKS] {
 /// What lives at address `a`.
 #[inline(always)]
 pub fn kind(a: usize) -> u8 {
-    let c = chunk(a);
+    let c = a >> CHUNK_SHIFT;
     if c < CHUNKS {
         table()[c].load(Relaxed)
     } else {
@@ -66,68 +66,10 @@ pub fn kind(a: usize) -> u8 {
 }
 
 /// The base of the SuperSlab holding `a`, if the registry says `a` is in
-/// one: the free fast path's first test, on x86-64 one shift, two compares
-/// with their jumps, and the shift back to the base.
+/// one (the free path for SuperSlabs outside the arena).
 #[inline(always)]
 pub fn superslab_base(a: usize) -> Option<usize> {
-    let c = chunk(a);
-    #[cfg(target_arch = "x86_64")]
-    {
-        let t = table().as_ptr();
-        // SAFETY: the byte is read only after `c < CHUNKS`, so it is inside
-        // the table; a byte load is atomic on x86-64, as the Relaxed loads
-        // elsewhere (stores are Release). No other effect.
-        unsafe {
-            core::arch::asm!(
-                "cmp {c}, {n}",
-                "jae {no}",
-                "cmp byte ptr [{t} + {c}], {ss}",
-                "jne {no}",
-                c = in(reg) c,
-                t = in(reg) t,
-                n = const CHUNKS,
-                ss = const SUPERSLAB,
-                no = label { return None; },
-                options(nostack, readonly),
-            );
-        }
-        Some(c << CHUNK_SHIFT)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        if c < CHUNKS && table()[c].load(Relaxed) == SUPERSLAB {
-            Some(c << CHUNK_SHIFT)
-        } else {
-            None
-        }
-    }
-}
-
-/// `a >> CHUNK_SHIFT`, opaque to the optimiser on x86-64: left visible, it
-/// turns `c < CHUNKS` into a second shift of `a` (`a >> 47 == 0`), and
-/// `c << CHUNK_SHIFT` into a mask of `a` (two instructions where one shift
-/// of the index it has anyway does).
-#[inline(always)]
-fn chunk(a: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let c: usize;
-        // SAFETY: a register shift; no memory, stack or flags the compiler
-        // relies on.
-        unsafe {
-            core::arch::asm!(
-                "shr {c}, {k}",
-                c = inout(reg) a => c,
-                k = const CHUNK_SHIFT,
-                options(pure, nomem, nostack),
-            );
-        }
-        c
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        a >> CHUNK_SHIFT
-    }
+    (kind(a) == SUPERSLAB).then_some(a & !(CHUNK_SIZE - 1))
 }
 
 /// Mark `[base, base+len)` (base chunk-aligned): the first chunk `head`, the
