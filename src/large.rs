@@ -318,14 +318,16 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
             if need < old / 2 && size < (*h).size {
                 // Give back the tail: whole chunks past the new end leave the
                 // registry.
+                // (The registry first: once unmapped, the range can be
+                // another thread's new mapping, registered at once.)
                 let keep_chunks_end = os::round_up(base + need, CHUNK_SIZE).unwrap_or(base + old);
+                if keep_chunks_end < base + old {
+                    registry::clear(keep_chunks_end, base + old - keep_chunks_end);
+                }
                 if guard != 0 {
                     os::guard((base + need - guard) as *mut u8, true);
                 }
                 os::unmap((base + need) as *mut u8, old - need);
-                if keep_chunks_end < base + old {
-                    registry::clear(keep_chunks_end, base + old - keep_chunks_end);
-                }
                 (*h).map_len = need;
                 stats::LARGE_BYTES.fetch_sub(old - need, Relaxed);
             }
@@ -367,14 +369,17 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
             os::set_errno(libc::ENOMEM);
             return null_mut();
         }
+        // Forget the old range before the pages leave it: from then on it
+        // can be another thread's new mapping, registered at once.
+        registry::clear(base, old);
         let moved = os::remap(base as *mut u8, old, need, Some(target));
         if moved.is_null() {
+            register(base, old);
             os::unmap(target, need);
             set_guard(base + old, true);
             os::set_errno(libc::ENOMEM);
             return null_mut();
         }
-        registry::clear(base, old);
         let nb = moved as usize;
         set_guard(nb + need, true);
         register(nb, need);

@@ -58,6 +58,14 @@ both_modes!("forking" ["200"] => forking_linked, forking_preloaded);
 // RLIMIT_AS: NULL + ENOMEM at the limit, recovery after freeing.
 both_modes!("oom" [] => oom_linked, oom_preloaded);
 
+// 4 threads, 3000 steps each, each with its own large blocks (300 KiB -
+// 8 MiB): alloc, calloc, aligned, realloc up, down and moved, free; patterns
+// and usable sizes checked. Shared state is the large-block cache and the
+// registry; a registry update made after an unmap (a bug this caught: within
+// a second, another thread's live block read as "not allocated by hakmem")
+// fails it.
+both_modes!("large_threads" ["3000", "4"] => large_threads_linked, large_threads_preloaded);
+
 // Randomised differential test, 4 threads for 3 s, random seed (printed).
 both_modes!("difftest" ["0", "3", "4"] => difftest_linked, difftest_preloaded);
 
