@@ -6,8 +6,13 @@
 //! double free finds already FREED. Freed blocks wait in a small cache
 //! (`HAKMEM_LARGE_CACHE_MB`, at most `HAKMEM_PURGE_DELAY_MS` long) so a loop
 //! that allocates and frees big buffers does not map and fault them in each
-//! time; realloc grows in place with mremap or moves the pages with mremap
-//! (no copy). May call: os, registry, sync, config, stats, report.
+//! time: a cached mapping longer than a request is cut at a chunk boundary
+//! (the rest cached on its own), a shorter one grown with mremap, so its
+//! resident pages serve the next blocks. realloc grows in place with mremap
+//! or moves the pages with mremap (no copy). Registry entries go before the
+//! range they describe is unmapped or moved away, never after (another
+//! thread may map and register it at once). May call: os, registry, sync,
+//! config, stats, report.
 
 use crate::config;
 use crate::os::{self, PAGE};
@@ -119,12 +124,41 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// later, as with realloc, then grows in place) but its pages past twice
 /// `need` are purged first: they cost address space, not memory, and a live
 /// block never pins more than twice its size.
+/// With none long enough, the longest is grown to `need` (`grow`): its
+/// resident pages are reused, only the rest faults in.
 fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
-    let h = take_cached(need, align)?;
+    let (h, fits) = take_cached(need, align)?;
+    if !fits {
+        // SAFETY: `h` was unlinked from the cache: only this thread knows it.
+        unsafe {
+            let nh = grow(h, need, align);
+            if nh.is_null() {
+                unmap(h);
+                return None;
+            }
+            return Some(nh);
+        }
+    }
     // SAFETY: `h` was unlinked from the cache: only this thread knows it.
     unsafe {
         let len = (*h).map_len;
-        if len / 2 > need {
+        let cut = os::round_up(need, CHUNK_SIZE).unwrap_or(len);
+        if guard_len() == 0 && cut < len {
+            // Whole chunks past what the block needs go back to the cache
+            // as a mapping of their own, pages and all: the next request
+            // that fits them faults nothing in. (With guard pages, which
+            // end every mapping, the tail is purged below instead.)
+            let t = (h as usize + cut) as *mut Header;
+            (*t).magic = MAGIC ^ t as usize;
+            (*t).map_len = len - cut;
+            (*t).user_off = HEADER;
+            (*t).size = 0;
+            (*t).state.store(FREED, Relaxed);
+            (*t).freed_at = (*h).freed_at;
+            register(t as usize, len - cut);
+            (*h).map_len = cut;
+            keep(t);
+        } else if len / 2 > need {
             let tail = len - guard_len() - 2 * need;
             os::purge((h as usize + 2 * need) as *mut u8, tail);
             stats::PURGED_BYTES.fetch_add(tail, Relaxed);
@@ -133,22 +167,31 @@ fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
     Some(h)
 }
 
-fn take_cached(need: usize, align: usize) -> Option<*mut Header> {
+/// Unlink the cached mapping aligned to `align` that fits `need` best, and
+/// true; or, with none long enough, the longest, and false.
+fn take_cached(need: usize, align: usize) -> Option<(*mut Header, bool)> {
     let _g = LOCK.guard();
     // SAFETY: the cache list is only accessed under LOCK.
     unsafe {
         let mut best: *mut *mut Header = null_mut();
+        let mut longest: *mut *mut Header = null_mut();
         let mut link: *mut *mut Header = CACHE.get();
         while !(*link).is_null() {
             let h = *link;
             let len = (*h).map_len;
-            if len >= need
-                && (h as usize).is_multiple_of(align)
-                && (best.is_null() || len < (**best).map_len)
-            {
-                best = link;
+            if (h as usize).is_multiple_of(align) {
+                if len >= need && (best.is_null() || len < (**best).map_len) {
+                    best = link;
+                }
+                if longest.is_null() || len > (**longest).map_len {
+                    longest = link;
+                }
             }
             link = &raw mut (*h).next;
+        }
+        let fits = !best.is_null();
+        if !fits {
+            best = longest;
         }
         if best.is_null() {
             return None;
@@ -157,7 +200,7 @@ fn take_cached(need: usize, align: usize) -> Option<*mut Header> {
         *best = (*h).next;
         stats::LARGE_CACHED.fetch_sub(1, Relaxed);
         stats::LARGE_CACHED_BYTES.fetch_sub((*h).map_len, Relaxed);
-        Some(h)
+        Some((h, fits))
     }
 }
 
@@ -201,9 +244,19 @@ pub unsafe fn free(a: usize, op: &str) {
         }
         stats::LARGE_COUNT.fetch_sub(1, Relaxed);
         stats::LARGE_BYTES.fetch_sub((*h).map_len, Relaxed);
+        (*h).freed_at = os::now_ms();
+        keep(h);
+    }
+}
+
+/// Put the freed mapping `h` in the cache, or unmap it: when the cache is
+/// off (no purge delay) or `h` is over half its byte limit. Entries over
+/// the limits go, oldest first.
+unsafe fn keep(h: *mut Header) {
+    // SAFETY: `h` heads a freed mapping only the caller knows.
+    unsafe {
         let limit = config::LARGE_CACHE_MB.get().saturating_mul(1 << 20);
         if config::PURGE_DELAY_MS.get() > 0 && (*h).map_len <= limit / 2 {
-            (*h).freed_at = os::now_ms();
             let mut evict = null_mut();
             {
                 let _g = LOCK.guard();
@@ -334,39 +387,54 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
             (*h).size = size;
             return a as *mut u8;
         }
+        // Grow by at least a quarter, so a block grown in small steps takes
+        // a syscall per quarter, not per page (pages not written cost no
+        // memory).
+        let need = match os::round_up(need.max(old + old / 4), PAGE) {
+            Some(n) if n <= isize::MAX as usize / 2 => n,
+            _ => need,
+        };
+        let nh = grow(h, need, CHUNK_SIZE);
+        if nh.is_null() {
+            os::set_errno(libc::ENOMEM);
+            return null_mut();
+        }
+        (*nh).size = size;
+        stats::LARGE_BYTES.fetch_add(need - old, Relaxed);
+        (nh as usize + off) as *mut u8
+    }
+}
+
+/// Grow the mapping headed by `h` (page-rounded `need` > its length) with
+/// mremap: in place when the address space after it is free, else by moving
+/// its pages (no copy) to a new reservation aligned to `align` (at least
+/// 2 MiB, and the block's own alignment). The registry and the header's
+/// magic and length follow. The (maybe moved) header, or null with the
+/// mapping unchanged.
+unsafe fn grow(h: *mut Header, need: usize, align: usize) -> *mut Header {
+    // SAFETY: `h` heads a mapping only the caller uses.
+    unsafe {
+        let base = h as usize;
+        let old = (*h).map_len;
+        let off = (*h).user_off;
+        let guard = guard_len();
         // mremap needs one uniform mapping: lift the guard page while the
         // pages move, and put it back at the (new) end.
         let set_guard =
             |end: usize, on: bool| guard == 0 || os::guard((end - guard) as *mut u8, on);
         if !set_guard(base + old, false) {
-            os::set_errno(libc::ENOMEM);
             return null_mut();
         }
-        // Grow by at least a quarter, so a block grown in small steps takes
-        // a syscall per quarter, not per page (pages not written cost no
-        // memory); in place when the address space after it is free.
-        let need = match os::round_up(need.max(old + old / 4), PAGE) {
-            Some(n) if n <= isize::MAX as usize / 2 => n,
-            _ => need,
-        };
         if !os::remap(base as *mut u8, old, need, None).is_null() {
             set_guard(base + need, true);
             register(base, need);
             (*h).map_len = need;
-            (*h).size = size;
-            stats::LARGE_BYTES.fetch_add(need - old, Relaxed);
-            return a as *mut u8;
+            return h;
         }
-        // Move the pages (no copy) to a new 2 MiB-aligned reservation.
-        let align = if off > HEADER {
-            off.max(CHUNK_SIZE)
-        } else {
-            CHUNK_SIZE
-        };
+        let align = if off > HEADER { off.max(align) } else { align };
         let target = os::map_aligned(need, align);
         if target.is_null() {
             set_guard(base + old, true);
-            os::set_errno(libc::ENOMEM);
             return null_mut();
         }
         // Forget the old range before the pages leave it: from then on it
@@ -377,7 +445,6 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
             register(base, old);
             os::unmap(target, need);
             set_guard(base + old, true);
-            os::set_errno(libc::ENOMEM);
             return null_mut();
         }
         let nb = moved as usize;
@@ -386,8 +453,53 @@ pub unsafe fn realloc(a: usize, size: usize) -> *mut u8 {
         let nh = nb as *mut Header;
         (*nh).magic = MAGIC ^ nb;
         (*nh).map_len = need;
-        (*nh).size = size;
-        stats::LARGE_BYTES.fetch_add(need - old, Relaxed);
-        (nb + off) as *mut u8
+        nh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn cached_mappings_are_cut_for_smaller_blocks_and_grown_for_bigger_ones() {
+        // Freed large blocks are kept (the purge delay is not 0 by default).
+        assert!(config::PURGE_DELAY_MS.get() > 0 && guard_len() == 0);
+        maintain(0, true); // an empty cache
+                           // SAFETY: blocks allocated here, written within their sizes, freed once.
+        unsafe {
+            // A 10 MiB block, marked 5 MiB into its mapping, then freed.
+            let big = alloc(10 * MIB, 0, false);
+            assert!(!big.is_null());
+            let base = big as usize - HEADER;
+            *big.add(5 * MIB - HEADER) = 0xcd;
+            free(big as usize, "free");
+            // 3 MiB: the same mapping, cut after 4 MiB (whole chunks)...
+            let a = alloc(3 * MIB, 0, false);
+            assert_eq!(a, big);
+            assert_eq!((*(base as *mut Header)).map_len, 4 * MIB);
+            // ...and the 6 MiB after it serve the next block, pages and all.
+            let b = alloc(5 * MIB, 0, false);
+            assert_eq!(b as usize, base + 4 * MIB + HEADER);
+            assert_eq!(*b.add(MIB - HEADER), 0xcd);
+            free(a as usize, "free");
+            free(b as usize, "free");
+            maintain(0, true);
+
+            // A 3 MiB block, marked at its end, freed; then 7 MiB: no cached
+            // mapping is long enough, so the 3 MiB one grows (in place or
+            // moved), its written pages with it.
+            let c = alloc(3 * MIB, 0, false);
+            *c.add(3 * MIB - 1) = 0xab;
+            free(c as usize, "free");
+            let d = alloc(7 * MIB, 0, false);
+            assert!(!d.is_null());
+            assert_eq!(*d.add(3 * MIB - 1), 0xab, "the cached pages were reused");
+            assert!(usable(d as usize, "test") >= 7 * MIB);
+            free(d as usize, "free");
+            maintain(0, true);
+        }
     }
 }
