@@ -120,12 +120,14 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
 }
 
 /// Best-fitting cached mapping of at least `need` bytes, aligned to `align`.
-/// A mapping more than twice as long keeps its length (a block that grows
-/// later, as with realloc, then grows in place) but its pages past twice
-/// `need` are purged first: they cost address space, not memory, and a live
-/// block never pins more than twice its size.
-/// With none long enough, the longest is grown to `need` (`grow`): its
-/// resident pages are reused, only the rest faults in.
+/// Whole chunks past the ones `need` takes, if at least one, are cut off
+/// and cached on their own; otherwise a mapping more than twice as long
+/// keeps its length (a block that grows later, as with realloc, then grows
+/// in place) but its pages past twice `need` are purged first: they cost
+/// address space, not memory, and a live block never pins more than twice
+/// its size (or one chunk more). With none long enough, the longest is
+/// grown to `need` (`grow`): its resident pages are reused, only the rest
+/// faults in.
 fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
     let (h, fits) = take_cached(need, align)?;
     if !fits {
@@ -143,11 +145,12 @@ fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
     unsafe {
         let len = (*h).map_len;
         let cut = os::round_up(need, CHUNK_SIZE).unwrap_or(len);
-        if guard_len() == 0 && cut < len {
+        if guard_len() == 0 && cut.saturating_add(CHUNK_SIZE) <= len {
             // Whole chunks past what the block needs go back to the cache
             // as a mapping of their own, pages and all: the next request
-            // that fits them faults nothing in. (With guard pages, which
-            // end every mapping, the tail is purged below instead.)
+            // that fits them faults nothing in. (A shorter tail stays with
+            // the block; with guard pages, which end every mapping, the
+            // tail is purged below instead.)
             let t = (h as usize + cut) as *mut Header;
             (*t).magic = MAGIC ^ t as usize;
             (*t).map_len = len - cut;
