@@ -118,7 +118,11 @@ unsafe fn realloc_impl(p: *mut u8, size: usize, op: &str) -> *mut u8 {
     };
     // SAFETY: `q` is fresh, `p` holds at least `old` bytes.
     unsafe {
-        let q = heap::malloc(size);
+        let q = if size > MID_MAX && size > old {
+            large::alloc_growing(size)
+        } else {
+            heap::malloc(size)
+        };
         if q.is_null() {
             return q; // errno is ENOMEM; p stays valid
         }

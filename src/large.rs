@@ -73,6 +73,17 @@ fn register(base: usize, len: usize) {
 /// A large block of `size` bytes aligned to `align` (0: 16). With `zero`,
 /// its contents are zero. Null with errno ENOMEM on failure.
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    alloc_with(size, align, zero, false)
+}
+
+/// A large block for realloc, which moves a smaller block up to `size`:
+/// one reused from the cache keeps all its resident pages (the block is
+/// growing, and a purged page would fault back in as it does).
+pub fn alloc_growing(size: usize) -> *mut u8 {
+    alloc_with(size, 0, false, true)
+}
+
+fn alloc_with(size: usize, align: usize, zero: bool, growing: bool) -> *mut u8 {
     config::init(); // a large block can be the process' first allocation
     let user_off = align.max(HEADER);
     let guard = guard_len();
@@ -82,7 +93,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         return null_mut();
     };
     let map_align = align.max(CHUNK_SIZE);
-    let (h, fresh) = match from_cache(need, map_align) {
+    let (h, fresh) = match from_cache(need, map_align, growing) {
         Some(h) => (h, false),
         None => {
             let base = os::map_aligned(need, map_align);
@@ -125,10 +136,11 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// keeps its length (a block that grows later, as with realloc, then grows
 /// in place) but its pages past twice `need` are purged first: they cost
 /// address space, not memory, and a live block never pins more than twice
-/// its size (or one chunk more). With none long enough, the longest is
+/// its size (or one chunk more). Except for a `growing` block (realloc's):
+/// it keeps them, to grow into. With none long enough, the longest is
 /// grown to `need` (`grow`): its resident pages are reused, only the rest
 /// faults in.
-fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
+fn from_cache(need: usize, align: usize, growing: bool) -> Option<*mut Header> {
     let (h, fits) = take_cached(need, align)?;
     if !fits {
         // SAFETY: `h` was unlinked from the cache: only this thread knows it.
@@ -161,7 +173,7 @@ fn from_cache(need: usize, align: usize) -> Option<*mut Header> {
             register(t as usize, len - cut);
             (*h).map_len = cut;
             keep(t);
-        } else if len / 2 > need {
+        } else if len / 2 > need && !growing {
             let tail = len - guard_len() - 2 * need;
             os::purge((h as usize + 2 * need) as *mut u8, tail);
             stats::PURGED_BYTES.fetch_add(tail, Relaxed);
@@ -466,8 +478,15 @@ mod tests {
 
     const MIB: usize = 1 << 20;
 
+    /// The cache is process-wide: one test at a time.
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        static M: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        M.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     #[test]
     fn cached_mappings_are_cut_for_smaller_blocks_and_grown_for_bigger_ones() {
+        let _s = serial();
         // Freed large blocks are kept (the purge delay is not 0 by default).
         assert!(config::PURGE_DELAY_MS.get() > 0 && guard_len() == 0);
         maintain(0, true); // an empty cache
@@ -503,6 +522,37 @@ mod tests {
             assert!(usable(d as usize, "test") >= 7 * MIB);
             free(d as usize, "free");
             maintain(0, true);
+        }
+    }
+
+    #[test]
+    fn a_block_realloc_moves_up_keeps_the_cached_pages_it_may_grow_into() {
+        let _s = serial();
+        assert!(config::PURGE_DELAY_MS.get() > 0 && guard_len() == 0);
+        let mark = 3 * MIB / 2;
+        // SAFETY: blocks allocated here, used within their usable sizes,
+        // freed once.
+        unsafe {
+            maintain(0, true);
+            for growing in [true, false] {
+                // A block of nearly 2 MiB, marked at 1.5 MiB, freed...
+                let x = alloc(2 * MIB - 8192, 0, false);
+                *x.add(mark) = 0xee;
+                free(x as usize, "free");
+                // ...and its mapping reused for 300 KiB.
+                let p = if growing {
+                    alloc_growing(300 << 10)
+                } else {
+                    alloc(300 << 10, 0, false)
+                };
+                assert_eq!(p, x);
+                assert!(usable(p as usize, "test") > mark);
+                // realloc's block keeps the page; any other has its pages
+                // past twice its size purged (they read as zero again).
+                assert_eq!(*p.add(mark), if growing { 0xee } else { 0 });
+                free(p as usize, "free");
+                maintain(0, true);
+            }
         }
     }
 }
