@@ -105,6 +105,12 @@ fn secure_difftest() {
     run_secure("difftest", Mode::Linked, &["0", "2", "4"]);
 }
 
+// Guard pages end every large mapping: realloc lifts and moves them.
+#[test]
+fn secure_large_threads() {
+    run_secure("large_threads", Mode::Preloaded, &["2000", "4"]);
+}
+
 #[test]
 fn secure_forking() {
     run_secure("forking", Mode::Preloaded, &["50"]);
