@@ -118,7 +118,9 @@ unsafe fn realloc_impl(p: *mut u8, size: usize, op: &str) -> *mut u8 {
     };
     // SAFETY: `q` is fresh, `p` holds at least `old` bytes.
     unsafe {
-        let q = if size > MID_MAX && size > old {
+        // (Above MID_MAX only a SuperSlab block gets here: a large one was
+        // resized above. It is growing.)
+        let q = if size > MID_MAX {
             large::alloc_growing(size)
         } else {
             heap::malloc(size)

@@ -750,12 +750,7 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
     unsafe {
         #[cfg(feature = "unchecked")]
         if tls::is_thread_pointer((*s).tp) {
-            let b = a as *mut Block;
-            (*b).next = (*s).local_free;
-            (*s).local_free = b;
-            if (*s).put_back() {
-                settle((*s).heap, s);
-            }
+            push_local(s, a as *mut Block);
             return true;
         }
         let off = a.wrapping_sub((*s).start) as u64;
@@ -764,16 +759,26 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
             // The owner's free; the cookie (here the descriptor's address, as
             // secure mode never gets this far) says whether it is free.
             if tls::is_thread_pointer((*s).tp) && (*b).cookie != s as usize {
-                (*b).next = (*s).local_free;
                 (*b).cookie = s as usize;
-                (*s).local_free = b;
-                if (*s).put_back() {
-                    settle((*s).heap, s);
-                }
+                push_local(s, b);
                 return true;
             }
         }
         false
+    }
+}
+
+/// Push block `b` on `s.local_free` (the owner's free) and settle `s` if
+/// that brought it to its wake mark.
+#[inline(always)]
+unsafe fn push_local(s: *mut Slab, b: *mut Block) {
+    // SAFETY: the caller owns `s`, and `b` is one of its blocks that was out.
+    unsafe {
+        (*b).next = (*s).local_free;
+        (*s).local_free = b;
+        if (*s).put_back() {
+            settle((*s).heap, s);
+        }
     }
 }
 
