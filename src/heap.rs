@@ -1,14 +1,18 @@
 //! Thread heaps and the Tiny / Mid / Small-Mid front ends.
 //!
-//! Each thread owns a heap: per size class a current slab whose `free` list
-//! the malloc fast path pops, a list of partially free slabs, the SuperSlabs
-//! it carves spans from, and a lock-free list of blocks other threads freed.
-//! This is free-list sharding: a slab's blocks come back to the owner through
-//! three lists -- `free` (to allocate from), `local_free` (the owner's frees)
-//! and the heap's `remote` list (other threads' frees) -- and the slow path
-//! moves whole lists at a time (the batch refill) and carves fresh blocks a
-//! few pages at a time, so a fast-path malloc is a pointer pop and a fast-path
-//! free a pointer push, with no atomics.
+//! Each thread owns a heap: per size class a hot list that the malloc fast
+//! path pops and the free fast path pushes, a current slab, a list of
+//! partially free slabs, the SuperSlabs it carves spans from, and a
+//! lock-free list of blocks other threads freed. The hot list is LIFO: the
+//! block the program freed last, still in the caches, is the next one of
+//! its class it gets. It is fed by the batch refill, which moves a slab's
+//! whole free list onto it, and it is bounded: past its class's limit the
+//! older half goes back to the spans. Behind it is free-list sharding: a
+//! slab's blocks come back to it through `local_free` (the hot list's
+//! overflow and the owner's slow-path frees) and the heap's `remote` list
+//! (other threads' frees), and the slow path moves whole lists at a time and
+//! carves fresh blocks a few pages at a time. So a fast-path malloc is a
+//! pointer pop and a fast-path free a pointer push, with no atomics.
 //!
 //! Every block's state is checked on free: the arena's table (or, outside
 //! the arena, the registry) gives the span descriptor covering the address,
@@ -47,8 +51,14 @@ pub struct Heap {
     /// heap but the forking thread's), so a thread that reuses an exited
     /// thread's TCB never matches a heap it does not own.
     pub tp: usize,
-    /// Tiny fast path: the current slab by `(size + 15) / 16`.
-    pub direct: [*mut Slab; DIRECT],
+    /// Tiny fast path: the hot list by `(size + 15) / 16` (EMPTY_HOT in the
+    /// empty heap and in secure mode).
+    pub direct: [*mut Hot; DIRECT],
+    /// Per class, the blocks this heap's owner freed most recently, handed
+    /// out again first (LIFO), and the batch the last refill took from a
+    /// span. The malloc fast path pops them; the free fast path pushes the
+    /// owner's frees here.
+    pub hot: [Hot; NUM_CLASSES],
     /// The current slab of every class (EMPTY_SLAB when none).
     pub cur: [*mut Slab; NUM_CLASSES],
     /// Slabs with free blocks that are not current, per class.
@@ -60,6 +70,10 @@ pub struct Heap {
     pub avail_bits: u32,
     /// When to purge dirty free slabs next (ms), 0 when nothing is dirty.
     pub purge_at: u64,
+    /// When to give the hot lists back to the spans next (ms): a block on a
+    /// hot list keeps its span in use, so they are emptied once per purge
+    /// delay, and spans they alone kept can be retired and purged.
+    pub hot_flush_at: u64,
     /// Slow-path calls, to look at the clock only now and then.
     pub ticks: u32,
     /// Secure mode: the state of the generator that shuffles carved blocks.
@@ -72,6 +86,67 @@ pub struct Heap {
     /// its own: other threads' pushes must not evict the lines the owner's
     /// fast paths read.
     pub remote: CacheLine<AtomicPtr<Block>>,
+}
+
+/// A class's hot list: blocks that are out as far as their spans' counts
+/// go (`Slab::used`), waiting in the heap to be handed out again. Most
+/// recently freed first, so a block the program just freed, still in the
+/// caches, is the next one of its size it gets.
+///
+/// `room` holds two counters, so that the free fast path keeps both with one
+/// subtraction of `ROOM_FREE` and one jump on its borrow. The low half is
+/// the room left: a refill sets it to the class's `hot_limit`, each free
+/// takes one off and each malloc adds one back (`+ 1`), so while it has not
+/// wrapped the list holds at most the refill's batch plus `hot_limit`
+/// blocks (and up to `TICK_FREES` more until the next check sees the
+/// wrap). The high half counts frees down from `TICK_FREES` (a wrap of the
+/// low half borrows one more from it). The borrow out of the high half sends
+/// every `TICK_FREES`-th free to `hot_check`, which gives the older half of
+/// an overfull list back to the spans and runs the heap's clock tick: so a
+/// thread whose mallocs and frees all stay on the fast paths still returns
+/// memory after the purge delay.
+#[repr(C, align(16))]
+pub struct Hot {
+    pub head: *mut Block,
+    pub room: u32,
+    pub class: u32,
+}
+
+/// What a free takes off `Hot::room`: one of each counter.
+const ROOM_FREE: u32 = 0x1_0001;
+/// Frees between two `hot_check`s of a class, at most (classes whose limit
+/// is smaller are checked every `hot_limit` frees, so that what a list may
+/// hold beyond its limit stays within `HOT_BYTES` too).
+const TICK_FREES: u32 = 128;
+
+/// `Hot::room` of class `c` with `room` left and a full count of frees to
+/// the next check.
+#[inline]
+fn room_word(c: usize, room: u32) -> u32 {
+    (hot_limit(c).min(TICK_FREES) << 16) | room
+}
+
+impl Hot {
+    const EMPTY: Hot = Hot {
+        head: null_mut(),
+        room: 0,
+        class: 0,
+    };
+}
+
+/// The hot list of the empty heap's (and secure mode's) direct table: always
+/// empty, never written.
+pub static EMPTY_HOT: Static<Hot> = Static(Hot::EMPTY);
+const EH: *mut Hot = &EMPTY_HOT.0 as *const Hot as *mut Hot;
+
+/// Bytes of blocks a hot list may gather from frees before the older half
+/// goes back to the spans.
+const HOT_BYTES: usize = 128 * 1024;
+
+/// The hot list bound of class `c`, in blocks.
+#[inline]
+fn hot_limit(c: usize) -> u32 {
+    (HOT_BYTES / INFO[c].size as usize).clamp(2, 1024) as u32
 }
 
 /// A value alone on its cache line.
@@ -103,13 +178,15 @@ impl Heap {
     #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Heap = Heap {
         tp: 0,
-        direct: [E; DIRECT],
+        direct: [EH; DIRECT],
+        hot: [Hot::EMPTY; NUM_CLASSES],
         cur: [E; NUM_CLASSES],
         partial: [null_mut(); NUM_CLASSES],
         partial_tail: [null_mut(); NUM_CLASSES],
         avail: [null_mut(); 32],
         avail_bits: 0,
         purge_at: 0,
+        hot_flush_at: 0,
         ticks: 0,
         rng: 0,
         pool_next: null_mut(),
@@ -243,20 +320,21 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
         // free list is null).
         unsafe {
             let h = tls::heap();
-            let s = (*h).direct[(size + 15) >> 4];
-            let b = (*s).free;
+            let t = (*h).direct[(size + 15) >> 4];
+            let b = (*t).head;
             if !b.is_null() {
-                (*s).free = (*b).next;
+                (*t).head = (*b).next;
+                (*t).room = (*t).room.wrapping_add(1);
                 #[cfg(not(feature = "unchecked"))]
                 {
                     (*b).cookie = 0;
                 }
                 return b.cast();
             }
-            if s != E {
-                // The current slab ran dry: refill it straight away (its
-                // class is known; the thread is set up).
-                return refill_current(h, s);
+            if t != EH {
+                // The hot list ran dry: refill it straight away (its class
+                // is known; the thread is set up).
+                return refill_current(h, t);
             }
         }
     }
@@ -264,14 +342,14 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
     unsafe { malloc_slow(size) }
 }
 
-/// The fast path's miss on a real current slab `s` of heap `h` (the calling
+/// The fast path's miss on an empty hot list `t` of heap `h` (the calling
 /// thread's): the batch refill for its class.
 #[inline(never)]
-unsafe fn refill_current(h: *mut Heap, s: *mut Slab) -> *mut u8 {
-    // SAFETY: `s` is `h.cur[s.class]` (the direct table only points at
-    // current slabs), owned by the calling thread.
+unsafe fn refill_current(h: *mut Heap, t: *mut Hot) -> *mut u8 {
+    // SAFETY: `t` is one of `h.hot` (a real heap's direct table only points
+    // there), owned by the calling thread.
     unsafe {
-        let b = refill(h, (*s).class as usize);
+        let b = refill(h, (*t).class as usize);
         if b.is_null() {
             os::set_errno(libc::ENOMEM);
         }
@@ -311,15 +389,47 @@ pub unsafe fn malloc_class(c: usize) -> *mut u8 {
 pub unsafe fn alloc_class(h: *mut Heap, c: usize) -> *mut u8 {
     // SAFETY: `h` is the calling thread's heap.
     unsafe {
-        let s = (*h).cur[c];
-        if !(*s).free.is_null() {
-            return pop(s);
+        let t = &raw mut (*h).hot[c];
+        if !(*t).head.is_null() {
+            return pop_hot(t);
         }
         let b = refill(h, c);
         if b.is_null() {
             os::set_errno(libc::ENOMEM);
         }
         b
+    }
+}
+
+#[inline(always)]
+unsafe fn pop_hot(t: *mut Hot) -> *mut u8 {
+    // SAFETY: `t.head` is non-null and owned by the calling thread.
+    unsafe {
+        let b = (*t).head;
+        (*t).head = (*b).next;
+        (*t).room = (*t).room.wrapping_add(1);
+        (*b).cookie = 0;
+        b.cast()
+    }
+}
+
+/// Hand out a block of `s` (owned, `s.free` not empty), whose class's hot
+/// list is empty: the whole of `s.free` becomes the hot list and its first
+/// block is popped. Secure mode pops `s.free` itself, checking each block.
+#[inline(always)]
+unsafe fn hand_out(h: *mut Heap, s: *mut Slab) -> *mut u8 {
+    // SAFETY: `s` and `h` are owned by the calling thread.
+    unsafe {
+        if config::secure() {
+            return pop(s);
+        }
+        let c = (*s).class as usize;
+        let t = &raw mut (*h).hot[c];
+        debug_assert!((*t).head.is_null());
+        (*t).head = (*s).free;
+        (*t).room = room_word(c, hot_limit(c));
+        (*s).free = null_mut();
+        pop_hot(t)
     }
 }
 
@@ -356,7 +466,7 @@ unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
         let s = (*h).cur[c];
         if s != E {
             if !(*s).free.is_null() || take_local(s) || carve(s) {
-                return pop(s);
+                return hand_out(h, s);
             }
             mark_full(s);
             set_current(h, c, E);
@@ -369,7 +479,7 @@ unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
             partial_remove(h, s);
             if !(*s).free.is_null() || take_local(s) || carve(s) {
                 set_current(h, c, s);
-                return pop(s);
+                return hand_out(h, s);
             }
             mark_full(s);
         }
@@ -379,7 +489,7 @@ unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
         }
         carve(s);
         set_current(h, c, s);
-        pop(s)
+        hand_out(h, s)
     }
 }
 
@@ -397,16 +507,27 @@ unsafe fn mark_full(s: *mut Slab) {
     }
 }
 
-/// Blocks of `s` handed out and not yet back (walks the free list: slow
-/// paths only).
+/// Blocks of `s` handed out and not yet back (walks its free list and its
+/// class's hot list: slow paths only).
 unsafe fn live(s: *mut Slab) -> u32 {
-    // SAFETY: owner-only fields of an owned slab; `free` is its list.
+    // SAFETY: owner-only fields of an owned slab; `free` is its list, and
+    // the hot list holds blocks of its heap's spans.
     unsafe {
         let mut n = (*s).used();
         let mut b = (*s).free;
         while !b.is_null() && n != 0 {
             n -= 1;
             b = link(b);
+        }
+        if !(*s).hot.is_null() {
+            let mut b = (*(*s).hot).head;
+            while !b.is_null() && n != 0 {
+                let a = b as usize;
+                if ss::slab_of(ss::of(a), a) == s {
+                    n -= 1;
+                }
+                b = (*b).next;
+            }
         }
         n
     }
@@ -508,12 +629,6 @@ unsafe fn set_current(h: *mut Heap, c: usize, s: *mut Slab) {
             // partial list nor retired while current): frees to it skip the
             // call. It leaves this state only through mark_full or retire.
             (*s).set_wake(u32::MAX);
-        }
-        // Secure mode keeps the direct table on EMPTY_SLAB: no fast path.
-        if !config::secure() {
-            for i in sizeclass::direct_range(c) {
-                (*h).direct[i] = s;
-            }
         }
     }
 }
@@ -750,7 +865,7 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
     unsafe {
         #[cfg(feature = "unchecked")]
         if tls::is_thread_pointer((*s).tp) {
-            push_local(s, a as *mut Block);
+            push_hot((*s).hot, a as *mut Block);
             return true;
         }
         let off = a.wrapping_sub((*s).start) as u64;
@@ -760,11 +875,98 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
             // secure mode never gets this far) says whether it is free.
             if tls::is_thread_pointer((*s).tp) && (*b).cookie != s as usize {
                 (*b).cookie = s as usize;
-                push_local(s, b);
+                push_hot((*s).hot, b);
                 return true;
             }
         }
         false
+    }
+}
+
+/// Push block `b` (the owner's free, its cookie written) on hot list `t`;
+/// every `TICK_FREES`-th free also checks the list's bound and the clock.
+#[inline(always)]
+unsafe fn push_hot(t: *mut Hot, b: *mut Block) {
+    // SAFETY: the caller owns `t` (it passed the owner test of the span
+    // whose `hot` it is), and `b` is a block that was out.
+    unsafe {
+        (*b).next = (*t).head;
+        (*t).head = b;
+        let (r, borrow) = (*t).room.overflowing_sub(ROOM_FREE);
+        (*t).room = r;
+        if borrow {
+            hot_check(t);
+        }
+    }
+}
+
+/// Every `TICK_FREES`-th free into hot list `t` (the caller's): give the
+/// older half back to the spans if the room ran out, and run the heap's
+/// clock tick (purge, maintenance).
+#[inline(never)]
+unsafe fn hot_check(t: *mut Hot) {
+    // SAFETY: `t` is `hot[t.class]` of the calling thread's heap, whose
+    // address follows from the field's offset.
+    unsafe {
+        let c = (*t).class as usize;
+        let room = (*t).room & 0xffff;
+        if room == 0 || room > 0x8000 {
+            flush_hot(t, true);
+        } else {
+            (*t).room = room_word(c, room);
+        }
+        let h = (t as usize - core::mem::offset_of!(Heap, hot) - c * core::mem::size_of::<Hot>())
+            as *mut Heap;
+        tick(h);
+    }
+}
+
+/// Free the blocks of hot list `t` (owned by the calling thread, or by a
+/// caller holding its heap exclusively) into their spans' `local_free`:
+/// with `half`, all but the `hot_limit / 2` most recent.
+#[inline(never)]
+unsafe fn flush_hot(t: *mut Hot, half: bool) {
+    // SAFETY: every block on `t` is a block of a span of `t`'s heap, counted
+    // out in its span (`Slab::used`); they are linked through `next`.
+    unsafe {
+        let keep = if half {
+            hot_limit((*t).class as usize) / 2
+        } else {
+            0
+        };
+        let mut rest = (*t).head;
+        let mut kept = 0u32;
+        if keep > 0 && !rest.is_null() {
+            let mut last = rest;
+            kept = 1;
+            while kept < keep && !(*last).next.is_null() {
+                last = (*last).next;
+                kept += 1;
+            }
+            rest = (*last).next;
+            (*last).next = null_mut();
+        } else {
+            (*t).head = null_mut();
+        }
+        let c = (*t).class as usize;
+        (*t).room = room_word(c, hot_limit(c) - kept);
+        while !rest.is_null() {
+            let next = (*rest).next;
+            let a = rest as usize;
+            push_local(ss::slab_of(ss::of(a), a), rest);
+            rest = next;
+        }
+    }
+}
+
+/// Give every block on the hot lists of `h` back to its span (thread exit,
+/// malloc_trim).
+unsafe fn flush_all(h: *mut Heap) {
+    // SAFETY: the caller holds `h` exclusively.
+    unsafe {
+        for c in 0..NUM_CLASSES {
+            flush_hot(&raw mut (*h).hot[c], false);
+        }
     }
 }
 
@@ -992,13 +1194,17 @@ unsafe fn collect_remote(h: *mut Heap) {
 // ---------------------------------------------------------------------------
 // purging and maintenance
 
-/// Every 64th slow path: purge this heap's dirty slabs when due, and run the
-/// global maintenance when due.
+/// Every 64th slow path and every `hot_check`: empty the hot lists, purge
+/// this heap's dirty slabs and run the global maintenance, each when due.
 #[cold]
 unsafe fn tick(h: *mut Heap) {
     let now = os::now_ms();
     // SAFETY: `h` is the caller's heap.
     unsafe {
+        if now >= (*h).hot_flush_at {
+            flush_all(h);
+            (*h).hot_flush_at = now + config::PURGE_DELAY_MS.get() as u64;
+        }
         if (*h).purge_at != 0 && now >= (*h).purge_at {
             purge_heap(h, now, false);
         }
@@ -1071,13 +1277,18 @@ pub fn maintain(now: u64, all: bool) {
     MAINT_LOCK.unlock();
 }
 
-/// Tidy a heap no thread is using: collect its remote frees; retire its
-/// empty current spans of blocks of `min_size` bytes and more (with
-/// `purge_now`, their pages go back at once); purge what is due (everything
-/// with `all`).
+/// Tidy a heap no thread is using: give its hot lists of blocks of
+/// `min_size` bytes and more back to their spans, collect its remote frees;
+/// retire its empty current spans of such blocks (with `purge_now`, their
+/// pages go back at once); purge what is due (everything with `all`).
 unsafe fn tidy(h: *mut Heap, now: u64, min_size: usize, purge_now: bool, all: bool) {
     // SAFETY: the caller holds `h` exclusively.
     unsafe {
+        for (c, info) in INFO.iter().enumerate() {
+            if info.size as usize >= min_size && !(*h).hot[c].head.is_null() {
+                flush_hot(&raw mut (*h).hot[c], false);
+            }
+        }
         if !(*h).remote.load(Relaxed).is_null() {
             collect_remote(h);
         }
@@ -1106,6 +1317,7 @@ pub fn trim() -> bool {
     if h != empty_heap() {
         // SAFETY: the calling thread owns `h`.
         unsafe {
+            flush_all(h);
             if !(*h).remote.load(Relaxed).is_null() {
                 collect_remote(h);
             }
@@ -1176,6 +1388,17 @@ unsafe fn thread_init() -> *mut Heap {
                     all_next: p.1,
                     ..Heap::EMPTY
                 });
+                for c in 0..NUM_CLASSES {
+                    (*h).hot[c].class = c as u32;
+                }
+                // Secure mode keeps the direct table on EMPTY_HOT: no fast
+                // path.
+                if !config::secure() {
+                    let table = sizeclass::direct_table();
+                    for (d, &c) in (*h).direct.iter_mut().zip(table.iter()) {
+                        *d = &raw mut (*h).hot[c as usize];
+                    }
+                }
                 p.1 = h;
                 stats::HEAPS.fetch_add(1, Relaxed);
                 h
@@ -1205,11 +1428,12 @@ extern "C" fn thread_exit(p: *mut libc::c_void) {
     }
     // SAFETY: `h` is the exiting thread's heap, used by no one else now.
     // Its remote frees are collected and slabs past the purge delay purged.
-    // Of its empty current spans only those of big blocks are retired, and
-    // purged at once: a pooled heap would otherwise keep their pages
-    // resident across thousands of short threads, and faulting them again is
-    // cheap next to the use of blocks that big. The other current slabs stay
-    // warm for the next thread (maintenance retires them if none comes).
+    // Of its hot lists and empty current spans only those of big blocks are
+    // given back, and purged at once: a pooled heap would otherwise keep
+    // their pages resident across thousands of short threads, and faulting
+    // them again is cheap next to the use of blocks that big. The other hot
+    // lists and current slabs stay warm for the next thread (maintenance
+    // gives them back if none comes).
     unsafe {
         disown(h);
         tidy(h, os::now_ms(), BIG_PURGE, true, false);
@@ -1443,6 +1667,77 @@ mod tests {
         .unwrap();
     }
 
+    /// Blocks on the hot list of class `c` of heap `h`.
+    unsafe fn hot_len(h: *mut Heap, c: usize) -> u32 {
+        let mut n = 0;
+        // SAFETY: the caller owns `h`.
+        let mut b = unsafe { (*h).hot[c].head };
+        while !b.is_null() {
+            n += 1;
+            // SAFETY: a block on the list.
+            b = unsafe { (*b).next };
+        }
+        n
+    }
+
+    #[test]
+    fn the_hot_list_hands_out_the_latest_free_and_stays_bounded() {
+        let _s = serial();
+        std::thread::spawn(|| {
+            let ps = blocks(3000, 64);
+            let h = tls::heap();
+            let c = sizeclass::class_of(64);
+            // SAFETY: the blocks are this thread's, each freed once; the
+            // hot lists and slabs read are its own.
+            unsafe {
+                // Blocks out per span, and how many of them are ours (an
+                // adopted heap may hold other tests' blocks).
+                let span = |p: usize| ss::slab_of(ss::of(p), p) as usize;
+                let mut out: std::collections::HashMap<usize, u32> = Default::default();
+                for &p in &ps {
+                    *out.entry(span(p)).or_insert(0) += 1;
+                }
+                let before: Vec<(usize, u32)> = out
+                    .iter()
+                    .map(|(&s, &k)| (s, live(s as *mut Slab) - k))
+                    .collect();
+                for &p in &ps[..10] {
+                    free(p as *mut u8);
+                }
+                let q = malloc(64) as usize;
+                assert_eq!(q, ps[9], "the block freed last comes back first");
+                free(q as *mut u8);
+                for &p in &ps[10..] {
+                    free(p as *mut u8);
+                    let n = hot_len(h, c);
+                    // The list holds the last refill's batch (128 blocks of
+                    // 64 B) plus at most hot_limit frees, and up to
+                    // TICK_FREES more until the next check sees it full.
+                    assert!(
+                        n <= hot_limit(c) + 128 + TICK_FREES,
+                        "hot list of {n} blocks"
+                    );
+                }
+                assert!(hot_len(h, c) >= hot_limit(c) / 2);
+                // Every block is back: on the hot list or in its span.
+                for &(s, others) in &before {
+                    assert_eq!(
+                        live(s as *mut Slab),
+                        others,
+                        "span counts agree with the lists"
+                    );
+                }
+                trim();
+                assert_eq!(hot_len(h, c), 0, "malloc_trim empties the hot lists");
+                for &(s, others) in &before {
+                    assert_eq!(live(s as *mut Slab), others);
+                }
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn slab_counts_follow_mallocs_and_frees() {
         let _s = serial();
@@ -1468,11 +1763,16 @@ mod tests {
                     rest.len() as u32,
                     "blocks out of the current span"
                 );
+                // A free goes to the hot list; flushed, it reaches its span.
+                let free_to_span = |p: usize| {
+                    free(p as *mut u8);
+                    flush_all(tls::heap());
+                };
                 // A full span rejoins the partial list once an eighth of its
                 // blocks are back, not before.
                 let k = (count / 8) as usize;
                 for (i, &p) in mine.iter().enumerate() {
-                    free(p as *mut u8);
+                    free_to_span(p);
                     assert_eq!((*first).used(), count - 1 - i as u32);
                     if i + 1 == k - 1 {
                         assert_eq!((*first).in_partial, 0, "still full after {} frees", i + 1);
@@ -1484,13 +1784,13 @@ mod tests {
                 }
                 // Freeing the rest retires it: its span is free again.
                 for &p in &mine[k..] {
-                    free(p as *mut u8);
+                    free_to_span(p);
                 }
                 assert_eq!((*first).lim, 0, "the empty span was retired");
                 assert_eq!((*first).used(), 0);
                 // The current span is never retired while current.
                 for &p in &rest {
-                    free(p as *mut u8);
+                    free_to_span(p);
                 }
                 assert_eq!(live(cur), 0);
                 assert_ne!((*cur).lim, 0, "the current span stays in service");

@@ -18,7 +18,7 @@
 //! May call: os, arena, registry, sync, stats, config, sizeclass.
 
 use crate::config;
-use crate::heap::Heap;
+use crate::heap::{Heap, Hot};
 use crate::os;
 use crate::registry;
 use crate::sizeclass::{INFO, SLAB_SHIFT, SLAB_SIZE};
@@ -46,8 +46,9 @@ pub struct Block {
 /// A span's descriptor. The first cache line is what the fast paths read.
 #[repr(C, align(64))]
 pub struct Slab {
-    /// Blocks ready to hand out (the owner pops them).
-    pub free: *mut Block,
+    /// The owning heap's hot list for this span's class, where the owner's
+    /// fast-path frees go (read only after the owner test passes).
+    pub hot: *mut Hot,
     /// Blocks the owner freed since `free` was last refilled.
     pub local_free: *mut Block,
     /// Address of the first block (the span's start).
@@ -89,6 +90,9 @@ pub struct Slab {
     pub carved: u16,
     pub count: u16,
     // ---- cold ----
+    /// Blocks ready to hand out: the batch a refill moves onto the heap's
+    /// hot list (secure mode pops them here, one at a time).
+    pub free: *mut Block,
     /// The owning thread heap.
     pub heap: *mut Heap,
     pub size: u32,
@@ -161,7 +165,7 @@ impl Slab {
     /// A slab that serves nothing: every pop finds `free` null, every bound
     /// check fails. The empty heap's lists all point at it.
     pub const EMPTY: Slab = Slab {
-        free: null_mut(),
+        hot: null_mut(),
         local_free: null_mut(),
         start: 0,
         lim: 0,
@@ -175,6 +179,7 @@ impl Slab {
         index: 0,
         carved: 0,
         count: 0,
+        free: null_mut(),
         heap: null_mut(),
         size: 0,
         in_partial: 0,
@@ -281,7 +286,12 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
     unsafe {
         let s = &raw mut (*ss).slabs[i];
         *s = Slab {
-            free: null_mut(),
+            // SAFETY: a non-null `heap` is the caller's own.
+            hot: if heap.is_null() {
+                null_mut()
+            } else {
+                &raw mut (*heap).hot[c]
+            },
             local_free: null_mut(),
             start: ss as usize + (i << SLAB_SHIFT),
             lim: 0,
@@ -296,6 +306,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             index: i as u8,
             carved: 0,
             count,
+            free: null_mut(),
             heap,
             size: info.size,
             in_partial: 0,
