@@ -1294,7 +1294,7 @@ unsafe fn tidy(h: *mut Heap, now: u64, min_size: usize, purge_now: bool, all: bo
         }
         for c in 0..NUM_CLASSES {
             let s = (*h).cur[c];
-            if s != E && live(s) == 0 && (*s).size as usize >= min_size {
+            if s != E && (*s).size as usize >= min_size && live(s) == 0 {
                 set_current(h, c, E);
                 retire(h, s, purge_now);
             }
