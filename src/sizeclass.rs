@@ -132,36 +132,6 @@ const fn build_direct(smallmid: bool) -> [u8; DIRECT] {
 static DIRECT_STD: [u8; DIRECT] = build_direct(false);
 static DIRECT_SM: [u8; DIRECT] = build_direct(true);
 
-/// For each class, the range `lo..hi` of direct-table entries that map to it
-/// (empty for classes above 1 KiB or not in use).
-const fn build_ranges(t: &[u8; DIRECT]) -> [(u8, u8); NUM_CLASSES] {
-    let mut r = [(0u8, 0u8); NUM_CLASSES];
-    let mut i = 0;
-    while i < DIRECT {
-        let c = t[i] as usize;
-        if r[c].1 == 0 {
-            r[c].0 = i as u8;
-        }
-        r[c].1 = i as u8 + 1;
-        i += 1;
-    }
-    r
-}
-
-static RANGES_STD: [(u8, u8); NUM_CLASSES] = build_ranges(&DIRECT_STD);
-static RANGES_SM: [(u8, u8); NUM_CLASSES] = build_ranges(&DIRECT_SM);
-
-/// The direct-table entries of class `c` under the front end in force.
-#[inline]
-pub fn direct_range(c: usize) -> core::ops::Range<usize> {
-    let r = if config::smallmid() {
-        RANGES_SM[c]
-    } else {
-        RANGES_STD[c]
-    };
-    r.0 as usize..r.1 as usize
-}
-
 /// The class-per-16-bytes table in force (Small-Mid or standard).
 #[inline]
 pub fn direct_table() -> &'static [u8; DIRECT] {
@@ -238,18 +208,6 @@ mod tests {
             }
         }
         assert_eq!(DIRECT_STD[0], 0);
-    }
-
-    #[test]
-    fn direct_ranges_list_exactly_the_entries_of_each_class() {
-        for (t, r) in [(&DIRECT_STD, &RANGES_STD), (&DIRECT_SM, &RANGES_SM)] {
-            for (c, &(lo, hi)) in r.iter().enumerate() {
-                for (i, &tc) in t.iter().enumerate() {
-                    let inside = i >= lo as usize && i < hi as usize;
-                    assert_eq!(tc as usize == c, inside, "class {c} entry {i}");
-                }
-            }
-        }
     }
 
     #[test]
