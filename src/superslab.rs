@@ -69,12 +69,12 @@ pub struct Slab {
     pub tp: usize,
     /// `used - wake` (wrapping), where `used` (`Slab::used`) counts the
     /// carved blocks that are not on `local_free`: those handed out, plus
-    /// those still on `free`, which is empty whenever the slab is not the
-    /// current one (so there `used` is exactly the blocks out). A free takes
-    /// one off and calls `heap::settle` when it reaches zero; malloc leaves
-    /// it alone (carving and `take_local` add whole batches). One counter,
-    /// so the free fast path is a decrement and a jump, and the malloc fast
-    /// path does not touch it.
+    /// those on the heap's hot list (and on `free`, which is empty but
+    /// during a refill). A block given back to the span (`heap::push_local`)
+    /// takes one off and calls `heap::settle` when it reaches zero; malloc
+    /// leaves it alone (carving and `take_local` add whole batches). One
+    /// counter, so giving a block back is a decrement and a jump, and
+    /// neither fast path touches it.
     pub until_wake: u32,
     /// The `used` at which a free calls `heap::settle`: 0 for a slab in use
     /// (it became empty), somewhat below the count of blocks out for a full
