@@ -49,7 +49,9 @@ pub struct Slab {
     /// The owning heap's hot list for this span's class, where the owner's
     /// fast-path frees go (read only after the owner test passes).
     pub hot: *mut Hot,
-    /// Blocks the owner freed since `free` was last refilled.
+    /// Blocks given back to the span (the hot list's overflow, the owner's
+    /// slow-path frees, collected remote frees) since `free` was last
+    /// refilled.
     pub local_free: *mut Block,
     /// Address of the first block (the span's start).
     pub start: usize,
