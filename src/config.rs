@@ -91,6 +91,13 @@ pub static LARGE_CACHE_MB: Var = Var::new(
     1 << 20,
     "MiB of freed large blocks kept for reuse",
 );
+pub static HOT_KB: Var = Var::new(
+    "HAKMEM_HOT_KB",
+    128,
+    0,
+    1 << 16,
+    "KiB of blocks each size class's hot list may hold (2 to 1024 blocks)",
+);
 pub static STATS: Var = Var::new(
     "HAKMEM_STATS",
     0,
@@ -107,7 +114,7 @@ pub static SECURE: Var = Var::new(
     "1: secure mode: encoded free lists, guard pages, randomised allocation order",
 );
 
-pub static ALL: [&Var; 9] = [
+pub static ALL: [&Var; 10] = [
     &MAX_CACHED,
     &MAX_MEMORY_MB,
     &TTL_SEC,
@@ -115,6 +122,7 @@ pub static ALL: [&Var; 9] = [
     &SMALLMID,
     &PURGE_DELAY_MS,
     &LARGE_CACHE_MB,
+    &HOT_KB,
     &STATS,
     &SECURE,
 ];

@@ -116,7 +116,7 @@ pub struct Hot {
 const ROOM_FREE: u32 = 0x1_0001;
 /// Frees between two `hot_check`s of a class, at most (classes whose limit
 /// is smaller are checked every `hot_limit` frees, so that what a list may
-/// hold beyond its limit stays within `HOT_BYTES` too).
+/// hold beyond its limit stays within `HAKMEM_HOT_KB` too).
 const TICK_FREES: u32 = 128;
 
 /// `Hot::room` of class `c` with `room` left and a full count of frees to
@@ -139,14 +139,11 @@ impl Hot {
 pub static EMPTY_HOT: Static<Hot> = Static(Hot::EMPTY);
 const EH: *mut Hot = &EMPTY_HOT.0 as *const Hot as *mut Hot;
 
-/// Bytes of blocks a hot list may gather from frees before the older half
-/// goes back to the spans.
-const HOT_BYTES: usize = 128 * 1024;
-
-/// The hot list bound of class `c`, in blocks.
+/// The hot list bound of class `c`, in blocks: `HAKMEM_HOT_KB` (128 KiB) of
+/// blocks, 2 to 1024 (read on slow paths only).
 #[inline]
 fn hot_limit(c: usize) -> u32 {
-    (HOT_BYTES / INFO[c].size as usize).clamp(2, 1024) as u32
+    (config::HOT_KB.get() * 1024 / INFO[c].size as usize).clamp(2, 1024) as u32
 }
 
 /// A value alone on its cache line.

@@ -62,11 +62,18 @@ rejected! {
     smallmid_not_a_boolean: "HAKMEM_SMALLMID" = "2";
     prewarm_absurd: "HAKMEM_PREWARM_SUPERSLABS" = "100000000";
     secure_word: "HAKMEM_SECURE" = "yes";
+    hot_kb_negative: "HAKMEM_HOT_KB" = "-1";
+    hot_kb_absurd: "HAKMEM_HOT_KB" = "100000000";
 }
 
 #[test]
 fn max_cached_valid() {
     check_accepted("HAKMEM_SUPERSLAB_MAX_CACHED", "16");
+}
+
+#[test]
+fn hot_kb_valid() {
+    check_accepted("HAKMEM_HOT_KB", "0");
 }
 
 #[test]

@@ -78,16 +78,21 @@ both_modes!("rss_return" ["512", "1"] => rss_return_linked, rss_return_preloaded
 
 // ---- HAKMEM_SECURE=1: the same programs through the checked slow paths ----
 
-fn run_secure(name: &str, mode: Mode, args: &[&str]) {
+/// Run program `name` with one HAKMEM_* variable set; it must pass.
+fn run_with(var: &str, value: &str, name: &str, mode: Mode, args: &[&str]) {
     let mut cmd = command(name, mode);
-    cmd.args(args).env("HAKMEM_SECURE", "1");
+    cmd.args(args).env(var, value);
     let o = run(cmd, TIMEOUT);
     assert!(
         o.success(),
-        "{name} (HAKMEM_SECURE=1) failed:\n{}",
+        "{name} ({var}={value}) failed:\n{}",
         o.report()
     );
     print!("{}", o.stdout);
+}
+
+fn run_secure(name: &str, mode: Mode, args: &[&str]) {
+    run_with("HAKMEM_SECURE", "1", name, mode, args);
 }
 
 #[test]
@@ -114,6 +119,64 @@ fn secure_large_threads() {
 #[test]
 fn secure_forking() {
     run_secure("forking", Mode::Preloaded, &["50"]);
+}
+
+// ---- Hot lists: the latest frees come back first; HAKMEM_HOT_KB bounds
+// them (0: lists of 2 blocks, checked and flushed on almost every free;
+// 65536: 1024 blocks per class) ----
+
+#[test]
+fn the_latest_frees_come_back_first() {
+    run_ok("reuse", Mode::Preloaded, &["latest"]);
+}
+
+#[test]
+fn smallest_hot_lists_hold_a_block_or_two() {
+    run_with("HAKMEM_HOT_KB", "0", "reuse", Mode::Linked, &["bounded"]);
+}
+
+#[test]
+fn smallest_hot_lists_threads() {
+    run_with(
+        "HAKMEM_HOT_KB",
+        "0",
+        "threads",
+        Mode::Preloaded,
+        &["2", "4"],
+    );
+}
+
+#[test]
+fn smallest_hot_lists_difftest() {
+    run_with(
+        "HAKMEM_HOT_KB",
+        "0",
+        "difftest",
+        Mode::Linked,
+        &["0", "2", "4"],
+    );
+}
+
+#[test]
+fn largest_hot_lists_difftest() {
+    run_with(
+        "HAKMEM_HOT_KB",
+        "65536",
+        "difftest",
+        Mode::Preloaded,
+        &["0", "2", "4"],
+    );
+}
+
+#[test]
+fn smallest_hot_lists_rss_return() {
+    run_with(
+        "HAKMEM_HOT_KB",
+        "0",
+        "rss_return",
+        Mode::Preloaded,
+        &["256", "1"],
+    );
 }
 
 /// Secure mode shuffles the blocks of a freshly carved slab; the default
