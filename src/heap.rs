@@ -74,6 +74,9 @@ pub struct Heap {
     /// hot list keeps its span in use, so they are emptied once per purge
     /// delay, and spans they alone kept can be retired and purged.
     pub hot_flush_at: u64,
+    /// Bytes the hot lists' bounds have grown beyond their bases (at most
+    /// `extra_max`).
+    pub hot_extra: usize,
     /// Slow-path calls, to look at the clock only now and then.
     pub ticks: u32,
     /// Secure mode: the state of the generator that shuffles carved blocks.
@@ -95,35 +98,40 @@ pub struct Heap {
 ///
 /// `room` holds two counters, so that the free fast path keeps both with one
 /// subtraction of `ROOM_FREE` and one jump on its borrow. The low half is
-/// the room left: a refill sets it to the class's `hot_limit`, each free
+/// the room left: a refill sets it to the list's `limit`, each free
 /// takes one off and each malloc adds one back (`+ 1`), so while it has not
-/// wrapped the list holds at most the refill's batch plus `hot_limit`
+/// wrapped the list holds at most the refill's batch plus `limit`
 /// blocks (and up to `TICK_FREES` more until the next check sees the
 /// wrap). The high half counts frees down from `TICK_FREES` (a wrap of the
 /// low half borrows one more from it). The borrow out of the high half sends
-/// every `TICK_FREES`-th free to `hot_check`, which gives the older half of
-/// an overfull list back to the spans and runs the heap's clock tick: so a
+/// every `TICK_FREES`-th free to `hot_check`, which doubles the bound of an
+/// overfull list while the heap's budget (`extra_max`) allows, else gives
+/// its older half back to the spans, and runs the heap's clock tick: so a
 /// thread whose mallocs and frees all stay on the fast paths still returns
 /// memory after the purge delay.
 #[repr(C, align(16))]
 pub struct Hot {
     pub head: *mut Block,
     pub room: u32,
-    pub class: u32,
+    pub class: u16,
+    /// The bound in blocks: `base_limit` of the class, doubled (up to 1024,
+    /// within the heap's `hot_extra` budget) each time the list overflows,
+    /// and back to the base when the lists are emptied.
+    pub limit: u16,
 }
 
 /// What a free takes off `Hot::room`: one of each counter.
 const ROOM_FREE: u32 = 0x1_0001;
 /// Frees between two `hot_check`s of a class, at most (classes whose limit
-/// is smaller are checked every `hot_limit` frees, so that what a list may
+/// is smaller are checked every `limit` frees, so that what a list may
 /// hold beyond its limit stays within `HAKMEM_HOT_KB` too).
 const TICK_FREES: u32 = 128;
 
-/// `Hot::room` of class `c` with `room` left and a full count of frees to
-/// the next check.
+/// `Hot::room` of a list bounded at `limit` blocks, with `room` left and a
+/// full count of frees to the next check.
 #[inline]
-fn room_word(c: usize, room: u32) -> u32 {
-    (hot_limit(c).min(TICK_FREES) << 16) | room
+fn room_word(limit: u32, room: u32) -> u32 {
+    (limit.min(TICK_FREES) << 16) | room
 }
 
 impl Hot {
@@ -131,6 +139,7 @@ impl Hot {
         head: null_mut(),
         room: 0,
         class: 0,
+        limit: 0,
     };
 }
 
@@ -139,11 +148,22 @@ impl Hot {
 pub static EMPTY_HOT: Static<Hot> = Static(Hot::EMPTY);
 const EH: *mut Hot = &EMPTY_HOT.0 as *const Hot as *mut Hot;
 
-/// The hot list bound of class `c`, in blocks: `HAKMEM_HOT_KB` (128 KiB) of
-/// blocks, 2 to 1024 (read on slow paths only).
+/// The hot list bound of class `c` to start from, in blocks:
+/// `HAKMEM_HOT_KB` (128 KiB) of blocks, 2 to `MAX_LIMIT` (read on slow
+/// paths only).
 #[inline]
-fn hot_limit(c: usize) -> u32 {
-    (config::HOT_KB.get() * 1024 / INFO[c].size as usize).clamp(2, 1024) as u32
+fn base_limit(c: usize) -> u32 {
+    (config::HOT_KB.get() * 1024 / INFO[c].size as usize).clamp(2, MAX_LIMIT as usize) as u32
+}
+
+/// The largest bound of a hot list, in blocks.
+const MAX_LIMIT: u32 = 1024;
+
+/// Bytes a heap's hot lists may hold beyond their base limits, when lists
+/// that overflow grow: 16 times `HAKMEM_HOT_KB`.
+#[inline]
+fn extra_max() -> usize {
+    config::HOT_KB.get() * 1024 * 16
 }
 
 /// A value alone on its cache line.
@@ -184,6 +204,7 @@ impl Heap {
         avail_bits: 0,
         purge_at: 0,
         hot_flush_at: 0,
+        hot_extra: 0,
         ticks: 0,
         rng: 0,
         pool_next: null_mut(),
@@ -420,11 +441,11 @@ unsafe fn hand_out(h: *mut Heap, s: *mut Slab) -> *mut u8 {
         if config::secure() {
             return pop(s);
         }
-        let c = (*s).class as usize;
-        let t = &raw mut (*h).hot[c];
+        let t = &raw mut (*h).hot[(*s).class as usize];
         debug_assert!((*t).head.is_null());
         (*t).head = (*s).free;
-        (*t).room = room_word(c, hot_limit(c));
+        let limit = (*t).limit as u32;
+        (*t).room = room_word(limit, limit);
         (*s).free = null_mut();
         pop_hot(t)
     }
@@ -897,40 +918,48 @@ unsafe fn push_hot(t: *mut Hot, b: *mut Block) {
     }
 }
 
-/// Every `TICK_FREES`-th free into hot list `t` (the caller's): give the
-/// older half back to the spans if the room ran out, and run the heap's
-/// clock tick (purge, maintenance).
+/// Every `TICK_FREES`-th free into hot list `t` (the caller's): if the room
+/// ran out, double the list's bound while the heap's budget allows, else
+/// give the older half back to the spans; then run the heap's clock tick
+/// (purge, maintenance).
 #[inline(never)]
 unsafe fn hot_check(t: *mut Hot) {
     // SAFETY: `t` is `hot[t.class]` of the calling thread's heap, whose
     // address follows from the field's offset.
     unsafe {
         let c = (*t).class as usize;
-        let room = (*t).room & 0xffff;
-        if room == 0 || room > 0x8000 {
-            flush_hot(t, true);
-        } else {
-            (*t).room = room_word(c, room);
-        }
         let h = (t as usize - core::mem::offset_of!(Heap, hot) - c * core::mem::size_of::<Hot>())
             as *mut Heap;
+        let limit = (*t).limit as u32;
+        let room = (*t).room & 0xffff;
+        if room == 0 || room > 0x8000 {
+            // How many blocks past the bound the list is.
+            let over = if room == 0 { 0 } else { 0x1_0000 - room };
+            let grow = limit as usize * INFO[c].size as usize;
+            if limit < MAX_LIMIT && over < limit && (*h).hot_extra + grow <= extra_max() {
+                (*h).hot_extra += grow;
+                (*t).limit = (limit * 2) as u16;
+                (*t).room = room_word(limit * 2, limit - over);
+            } else {
+                flush_hot(t, true);
+            }
+        } else {
+            (*t).room = room_word(limit, room);
+        }
         tick(h);
     }
 }
 
 /// Free the blocks of hot list `t` (owned by the calling thread, or by a
 /// caller holding its heap exclusively) into their spans' `local_free`:
-/// with `half`, all but the `hot_limit / 2` most recent.
+/// with `half`, all but the `limit / 2` most recent.
 #[inline(never)]
 unsafe fn flush_hot(t: *mut Hot, half: bool) {
     // SAFETY: every block on `t` is a block of a span of `t`'s heap, counted
     // out in its span (`Slab::used`); they are linked through `next`.
     unsafe {
-        let keep = if half {
-            hot_limit((*t).class as usize) / 2
-        } else {
-            0
-        };
+        let limit = (*t).limit as u32;
+        let keep = if half { limit / 2 } else { 0 };
         let mut rest = (*t).head;
         let mut kept = 0u32;
         if keep > 0 && !rest.is_null() {
@@ -945,8 +974,7 @@ unsafe fn flush_hot(t: *mut Hot, half: bool) {
         } else {
             (*t).head = null_mut();
         }
-        let c = (*t).class as usize;
-        (*t).room = room_word(c, hot_limit(c) - kept);
+        (*t).room = room_word(limit, limit - kept);
         while !rest.is_null() {
             let next = (*rest).next;
             let a = rest as usize;
@@ -956,13 +984,29 @@ unsafe fn flush_hot(t: *mut Hot, half: bool) {
     }
 }
 
-/// Give every block on the hot lists of `h` back to its span (thread exit,
-/// malloc_trim).
+/// Give every block on hot list `c` of `h` back to its span, and the list's
+/// bound back to its base.
+unsafe fn reset_hot(h: *mut Heap, c: usize) {
+    // SAFETY: the caller holds `h` exclusively.
+    unsafe {
+        let t = &raw mut (*h).hot[c];
+        flush_hot(t, false);
+        let base = base_limit(c);
+        let limit = (*t).limit as u32;
+        if limit > base {
+            (*h).hot_extra -= (limit - base) as usize * INFO[c].size as usize;
+            (*t).limit = base as u16;
+            (*t).room = room_word(base, base);
+        }
+    }
+}
+
+/// `reset_hot` every hot list of `h` (once per purge delay, malloc_trim).
 unsafe fn flush_all(h: *mut Heap) {
     // SAFETY: the caller holds `h` exclusively.
     unsafe {
         for c in 0..NUM_CLASSES {
-            flush_hot(&raw mut (*h).hot[c], false);
+            reset_hot(h, c);
         }
     }
 }
@@ -1282,8 +1326,8 @@ unsafe fn tidy(h: *mut Heap, now: u64, min_size: usize, purge_now: bool, all: bo
     // SAFETY: the caller holds `h` exclusively.
     unsafe {
         for (c, info) in INFO.iter().enumerate() {
-            if info.size as usize >= min_size && !(*h).hot[c].head.is_null() {
-                flush_hot(&raw mut (*h).hot[c], false);
+            if info.size as usize >= min_size {
+                reset_hot(h, c);
             }
         }
         if !(*h).remote.load(Relaxed).is_null() {
@@ -1386,7 +1430,8 @@ unsafe fn thread_init() -> *mut Heap {
                     ..Heap::EMPTY
                 });
                 for c in 0..NUM_CLASSES {
-                    (*h).hot[c].class = c as u32;
+                    (*h).hot[c].class = c as u16;
+                    (*h).hot[c].limit = base_limit(c) as u16;
                 }
                 // Secure mode keeps the direct table on EMPTY_HOT: no fast
                 // path.
@@ -1708,14 +1753,14 @@ mod tests {
                     free(p as *mut u8);
                     let n = hot_len(h, c);
                     // The list holds the last refill's batch (128 blocks of
-                    // 64 B) plus at most hot_limit frees, and up to
+                    // 64 B) plus at most `limit` frees, and up to
                     // TICK_FREES more until the next check sees it full.
                     assert!(
-                        n <= hot_limit(c) + 128 + TICK_FREES,
+                        n <= (*h).hot[c].limit as u32 + 128 + TICK_FREES,
                         "hot list of {n} blocks"
                     );
                 }
-                assert!(hot_len(h, c) >= hot_limit(c) / 2);
+                assert!(hot_len(h, c) >= (*h).hot[c].limit as u32 / 2);
                 // Every block is back: on the hot list or in its span.
                 for &(s, others) in &before {
                     assert_eq!(
@@ -1729,6 +1774,40 @@ mod tests {
                 for &(s, others) in &before {
                     assert_eq!(live(s as *mut Slab), others);
                 }
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_hot_list_that_overflows_grows_within_the_budget_until_emptied() {
+        let _s = serial();
+        std::thread::spawn(|| {
+            let size = 32 * 1024;
+            let ps = blocks(200, size);
+            let h = tls::heap();
+            let c = sizeclass::class_of(size);
+            let base = base_limit(c);
+            // SAFETY: the blocks are this thread's, each freed once; the hot
+            // lists read are its own.
+            unsafe {
+                assert_eq!((*h).hot[c].limit as u32, base);
+                for &p in &ps {
+                    free(p as *mut u8);
+                    assert!((*h).hot_extra <= extra_max(), "over the budget");
+                }
+                let grown = (*h).hot[c].limit as u32;
+                assert!(
+                    grown > base,
+                    "200 frees of {size} B left the bound at {grown}"
+                );
+                assert!(grown <= MAX_LIMIT);
+                assert_eq!((*h).hot_extra, (grown - base) as usize * size);
+                assert!(hot_len(h, c) > base, "the grown list keeps more blocks");
+                trim();
+                assert_eq!((*h).hot[c].limit as u32, base, "emptied lists start over");
+                assert_eq!((*h).hot_extra, 0);
             }
         })
         .join()
