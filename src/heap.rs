@@ -935,11 +935,12 @@ unsafe fn hot_check(t: *mut Hot) {
         if room == 0 || room > 0x8000 {
             // How many blocks past the bound the list is.
             let over = if room == 0 { 0 } else { 0x1_0000 - room };
-            let grow = limit as usize * INFO[c].size as usize;
-            if limit < MAX_LIMIT && over < limit && (*h).hot_extra + grow <= extra_max() {
+            let wider = (limit * 2).min(MAX_LIMIT);
+            let grow = (wider - limit) as usize * INFO[c].size as usize;
+            if over < wider - limit && (*h).hot_extra + grow <= extra_max() {
                 (*h).hot_extra += grow;
-                (*t).limit = (limit * 2) as u16;
-                (*t).room = room_word(limit * 2, limit - over);
+                (*t).limit = wider as u16;
+                (*t).room = room_word(wider, wider - limit - over);
             } else {
                 flush_hot(t, true);
             }
