@@ -35,7 +35,17 @@ struct slot {
     int how;      /* how the block was made, or -1 after a realloc */
     int last_tid; /* thread that last touched it */
     int full;     /* n was raised to malloc_usable_size(): never realloc'd */
+    /* The slot's last operations, printed when a check fails. */
+    struct event {
+        char op; /* a alloc, r realloc, w write (memset), f write (fill), v verify */
+        int tid;
+        void *p;
+        size_t n, off, len;
+        uint64_t w0, sh0; /* the block's and the shadow's first word after it */
+    } hist[8];
+    unsigned nhist;
 };
+
 
 static struct slot slots[SLOTS];
 static unsigned char *shadow; /* SLOTS * MAX_BLOCK bytes, MAP_NORESERVE */
@@ -44,6 +54,22 @@ static double deadline;
 static long max_ops;
 static atomic_long ops_done, n_alloc, n_free, n_realloc, n_write, n_handoff;
 static atomic_int stop;
+
+static void note(struct slot *s, char op, int tid, size_t off, size_t len)
+{
+    struct event *e = &s->hist[s->nhist++ % 8];
+    e->op = op;
+    e->tid = tid;
+    e->p = s->p;
+    e->n = s->n;
+    e->off = off;
+    e->len = len;
+    e->w0 = e->sh0 = 0;
+    if (s->p && s->n >= 8) {
+        memcpy(&e->w0, s->p, 8);
+        memcpy(&e->sh0, shadow + (size_t)(s - slots) * MAX_BLOCK, 8);
+    }
+}
 
 static unsigned char *shadow_of(int i) { return shadow + (size_t)i * MAX_BLOCK; }
 
@@ -54,6 +80,54 @@ static void report(int tid, int i, const char *what, long off)
               "by thread %d) differs from its shadow at offset %ld",
            (unsigned long long)seed, tid, i, what, (void *)s->p, s->n,
            s->how >= 0 ? how_name[s->how] : "realloc", s->align, s->last_tid, off);
+    /* What the block holds instead: how many bytes differ, and its first
+     * two words beside the shadow's (a free-list link, zeroed pages, ...). */
+    const unsigned char *sh = shadow_of(i);
+    size_t bad = 0;
+    for (size_t k = 0; k < s->n; k++)
+        bad += s->p[k] != sh[k];
+    uint64_t w[2] = {0, 0}, v[2] = {0, 0};
+    memcpy(w, s->p, s->n < 16 ? s->n : 16);
+    memcpy(v, sh, s->n < 16 ? s->n : 16);
+    fprintf(stderr, "difftest: shadow of slot %d at %p (shadow area %p)\n", i, (void *)sh,
+            (void *)shadow);
+    fprintf(stderr,
+            "difftest: slot %d: %zu of %zu bytes differ; block words 0x%016llx 0x%016llx, "
+            "shadow 0x%016llx 0x%016llx\n",
+            i, bad, s->n, (unsigned long long)w[0], (unsigned long long)w[1],
+            (unsigned long long)v[0], (unsigned long long)v[1]);
+    /* The mappings over the shadow area: one, unless something replaced part
+     * of it. */
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (maps) {
+        char line[512];
+        while (fgets(line, sizeof line, maps)) {
+            unsigned long lo, hi;
+            if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+                lo < (unsigned long)(shadow + (size_t)SLOTS * MAX_BLOCK) &&
+                (unsigned long)shadow < hi)
+                fprintf(stderr, "difftest: map over the shadow: %s", line);
+        }
+        fclose(maps);
+    }
+    /* Any other live slot whose block overlaps this one (read without its
+     * lock: a diagnostic only). */
+    for (int j = 0; j < SLOTS; j++) {
+        struct slot *o = &slots[j];
+        if (j == i || !o->p)
+            continue;
+        if (o->p < s->p + s->n && s->p < o->p + (o->n ? o->n : 1))
+            fprintf(stderr, "difftest: slot %d's block %p (%zu bytes, %s) overlaps it\n", j,
+                    (void *)o->p, o->n, o->how >= 0 ? how_name[o->how] : "realloc");
+    }
+    for (unsigned k = s->nhist > 8 ? s->nhist - 8 : 0; k < s->nhist; k++) {
+        struct event *e = &s->hist[k % 8];
+        fprintf(stderr,
+                "difftest: slot %d event %u: %c by thread %d, block %p (%zu bytes), [%zu, +%zu), "
+                "then block 0x%016llx shadow 0x%016llx\n",
+                i, k, e->op, e->tid, e->p, e->n, e->off, e->len, (unsigned long long)e->w0,
+                (unsigned long long)e->sh0);
+    }
     atomic_store(&stop, 1);
 }
 
@@ -94,7 +168,7 @@ static int verify(int tid, int i, const char *what)
 }
 
 /* Random write of [off, off+len) in both the block and its shadow. */
-static void random_write(uint64_t *rs, int i)
+static void random_write(uint64_t *rs, int tid, int i)
 {
     struct slot *s = &slots[i];
     if (s->n == 0)
@@ -107,9 +181,11 @@ static void random_write(uint64_t *rs, int i)
     if (hk_rand(rs) & 1) {
         memset(s->p + off, b, len);
         memset(shadow_of(i) + off, b, len);
+        note(s, 'w', tid, off, len);
     } else {
         hk_fill(s->p + off, len, hk_rand(rs));
         memcpy(shadow_of(i) + off, s->p + off, len);
+        note(s, 'f', tid, off, len);
     }
 }
 
@@ -183,6 +259,7 @@ static void op_alloc(uint64_t *rs, int tid, int i)
         hk_fill(p, n, hk_rand(rs));
         memcpy(shadow_of(i), p, n);
     }
+    note(s, 'a', tid, 0, s->n);
     atomic_fetch_add_explicit(&n_alloc, 1, memory_order_relaxed);
 }
 
@@ -218,6 +295,7 @@ static void op_realloc(uint64_t *rs, int tid, int i)
         memcpy(shadow_of(i) + keep, s->p + keep, nn - keep);
     }
     s->n = nn;
+    note(s, 'r', tid, keep, nn);
     atomic_fetch_add_explicit(&n_realloc, 1, memory_order_relaxed);
 }
 
@@ -227,6 +305,7 @@ static void op_free(int tid, int i)
     verify(tid, i, "before free");
     if (s->last_tid != tid)
         atomic_fetch_add_explicit(&n_handoff, 1, memory_order_relaxed);
+    note(s, 'x', tid, 0, s->n);
     free(s->p);
     if (s->n > 64 * 1024) /* keep the shadow's RSS down */
         madvise(shadow_of(i), s->n & ~(size_t)4095, MADV_DONTNEED);
@@ -260,7 +339,7 @@ static void *worker(void *arg)
             else if (r < 65)
                 op_realloc(&rs, tid, i);
             else if (r < 95) {
-                random_write(&rs, i);
+                random_write(&rs, tid, i);
                 s->last_tid = tid;
                 atomic_fetch_add_explicit(&n_write, 1, memory_order_relaxed);
             } else
