@@ -42,7 +42,7 @@ struct slot {
     int full;     /* n was raised to malloc_usable_size(): never realloc'd */
     /* The slot's last operations, printed when a check fails. */
     struct event {
-        char op; /* a alloc, r realloc, w write (memset), f write (fill), v verify */
+        char op; /* a alloc, r realloc, w write (memset), f write (fill), x free */
         int tid;
         void *p;
         size_t n, off, len;
@@ -51,7 +51,6 @@ struct slot {
     unsigned nhist;
 };
 
-
 static struct slot slots[SLOTS];
 static unsigned char *shadow; /* SLOTS * MAX_BLOCK bytes, MAP_NORESERVE */
 static uint64_t seed;
@@ -59,6 +58,8 @@ static double deadline;
 static long max_ops;
 static atomic_long ops_done, n_alloc, n_free, n_realloc, n_write, n_handoff;
 static atomic_int stop;
+
+static unsigned char *shadow_of(int i) { return shadow + (size_t)i * MAX_BLOCK; }
 
 static void note(struct slot *s, char op, int tid, size_t off, size_t len)
 {
@@ -72,11 +73,9 @@ static void note(struct slot *s, char op, int tid, size_t off, size_t len)
     e->w0 = e->sh0 = 0;
     if (s->p && s->n >= 8) {
         memcpy(&e->w0, s->p, 8);
-        memcpy(&e->sh0, shadow + (size_t)(s - slots) * MAX_BLOCK, 8);
+        memcpy(&e->sh0, shadow_of((int)(s - slots)), 8);
     }
 }
-
-static unsigned char *shadow_of(int i) { return shadow + (size_t)i * MAX_BLOCK; }
 
 static void report(int tid, int i, const char *what, long off)
 {
