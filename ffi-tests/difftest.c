@@ -47,6 +47,7 @@ struct slot {
         void *p;
         size_t n, off, len;
         uint64_t w0, sh0; /* the block's and the shadow's first word after it */
+        double t;         /* when (s since the start) */
     } hist[8];
     unsigned nhist;
 };
@@ -54,7 +55,7 @@ struct slot {
 static struct slot slots[SLOTS];
 static unsigned char *shadow; /* SLOTS * MAX_BLOCK bytes, MAP_NORESERVE */
 static uint64_t seed;
-static double deadline;
+static double t_start, deadline;
 static long max_ops;
 static atomic_long ops_done, n_alloc, n_free, n_realloc, n_write, n_handoff;
 static atomic_int stop;
@@ -71,6 +72,7 @@ static void note(struct slot *s, char op, int tid, size_t off, size_t len)
     e->off = off;
     e->len = len;
     e->w0 = e->sh0 = 0;
+    e->t = hk_now() - t_start;
     if (s->p && s->n >= 8) {
         memcpy(&e->w0, s->p, 8);
         memcpy(&e->sh0, shadow_of((int)(s - slots)), 8);
@@ -84,6 +86,12 @@ static void report(int tid, int i, const char *what, long off)
               "by thread %d) differs from its shadow at offset %ld",
            (unsigned long long)seed, tid, i, what, (void *)s->p, s->n,
            s->how >= 0 ? how_name[s->how] : "realloc", s->align, s->last_tid, off);
+    /* When: since the start (the events below use the same clock) and the
+     * wall clock, to set beside whatever else the machine was doing. */
+    time_t now = time(NULL);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", gmtime(&now));
+    fprintf(stderr, "difftest: found at %.6f s (%s UTC)\n", hk_now() - t_start, when);
     /* What the block holds instead: how many bytes differ, and its first
      * two words beside the shadow's (a free-list link, zeroed pages, ...). */
     const unsigned char *sh = shadow_of(i);
@@ -127,10 +135,10 @@ static void report(int tid, int i, const char *what, long off)
     for (unsigned k = s->nhist > 8 ? s->nhist - 8 : 0; k < s->nhist; k++) {
         struct event *e = &s->hist[k % 8];
         fprintf(stderr,
-                "difftest: slot %d event %u: %c by thread %d, block %p (%zu bytes), [%zu, +%zu), "
-                "then block 0x%016llx shadow 0x%016llx\n",
-                i, k, e->op, e->tid, e->p, e->n, e->off, e->len, (unsigned long long)e->w0,
-                (unsigned long long)e->sh0);
+                "difftest: slot %d event %u at %.6f s: %c by thread %d, block %p (%zu bytes), "
+                "[%zu, +%zu), then block 0x%016llx shadow 0x%016llx\n",
+                i, k, e->t, e->op, e->tid, e->p, e->n, e->off, e->len,
+                (unsigned long long)e->w0, (unsigned long long)e->sh0);
     }
     atomic_store(&stop, 1);
 }
@@ -426,6 +434,7 @@ int main(int argc, char **argv)
     }
 
     double t0 = hk_now();
+    t_start = t0;
     deadline = t0 + secs;
     pthread_t t[MAXT];
     for (int i = 0; i < nthreads; i++)
