@@ -881,7 +881,9 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
     unsafe {
         #[cfg(feature = "unchecked")]
         if tls::is_thread_pointer((*s).tp) {
-            push_hot((*s).hot, a as *mut Block);
+            let b = a as *mut Block;
+            (*b).next = (*(*s).hot).head;
+            push_hot((*s).hot, b);
             return true;
         }
         let off = a.wrapping_sub((*s).start) as u64;
@@ -890,8 +892,9 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
             // The owner's free; the cookie (here the descriptor's address, as
             // secure mode never gets this far) says whether it is free.
             if tls::is_thread_pointer((*s).tp) && (*b).cookie != s as usize {
-                (*b).cookie = s as usize;
-                push_hot((*s).hot, b);
+                let t = (*s).hot;
+                write_free(b, (*t).head, s as usize);
+                push_hot(t, b);
                 return true;
             }
         }
@@ -899,14 +902,35 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
     }
 }
 
-/// Push block `b` (the owner's free, its cookie written) on hot list `t`;
-/// every `TICK_FREES`-th free also checks the list's bound and the clock.
+/// Write both words of freed block `b`: its link `next` and its free cookie,
+/// in one 16-byte store on x86-64 (a store fewer on the free fast path; the
+/// block is at least 16 bytes long).
+#[inline(always)]
+unsafe fn write_free(b: *mut Block, next: *mut Block, cookie: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{__m128i, _mm_set_epi64x, _mm_storeu_si128};
+        // SAFETY: `b` is a block the caller owns, at least 16 bytes long
+        // (`Block`'s two words); the store needs no alignment.
+        unsafe { _mm_storeu_si128(b.cast::<__m128i>(), _mm_set_epi64x(cookie as i64, next as i64)) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: as above.
+    unsafe {
+        (*b).next = next;
+        (*b).cookie = cookie;
+    }
+}
+
+/// Push block `b` (the owner's free, its link to `t.head` and its cookie
+/// written) on hot list `t`; every `TICK_FREES`-th free also checks the
+/// list's bound and the clock.
 #[inline(always)]
 unsafe fn push_hot(t: *mut Hot, b: *mut Block) {
     // SAFETY: the caller owns `t` (it passed the owner test of the span
     // whose `hot` it is), and `b` is a block that was out.
     unsafe {
-        (*b).next = (*t).head;
+        debug_assert!((*b).next == (*t).head);
         (*t).head = b;
         let (r, borrow) = (*t).room.overflowing_sub(ROOM_FREE);
         (*t).room = r;
