@@ -108,6 +108,23 @@ static void report(int tid, int i, const char *what, long off)
             "shadow 0x%016llx 0x%016llx\n",
             i, bad, s->n, (unsigned long long)w[0], (unsigned long long)w[1],
             (unsigned long long)v[0], (unsigned long long)v[1]);
+    /* The same words read by the kernel through /proc/self/mem (its own
+     * mapping of the physical page, not this CPU's translation of the
+     * address): if these differ from the words above, the program and the
+     * kernel see different memory at one address. */
+    int mem = open("/proc/self/mem", O_RDONLY);
+    if (mem >= 0) {
+        uint64_t kw[2] = {0, 0}, kv[2] = {0, 0};
+        size_t k = s->n < 16 ? s->n : 16;
+        if (pread(mem, kw, k, (off_t)(uintptr_t)s->p) == (ssize_t)k &&
+            pread(mem, kv, k, (off_t)(uintptr_t)sh) == (ssize_t)k)
+            fprintf(stderr,
+                    "difftest: read through /proc/self/mem: block words 0x%016llx 0x%016llx, "
+                    "shadow 0x%016llx 0x%016llx\n",
+                    (unsigned long long)kw[0], (unsigned long long)kw[1],
+                    (unsigned long long)kv[0], (unsigned long long)kv[1]);
+        close(mem);
+    }
     /* The mappings over the shadow area: one, unless something replaced part
      * of it. */
     FILE *maps = fopen("/proc/self/maps", "r");
