@@ -62,6 +62,22 @@ static atomic_int stop;
 
 static unsigned char *shadow_of(int i) { return shadow + (size_t)i * MAX_BLOCK; }
 
+/* Every thread's shadow writes that put zeros at the start of a slot (a
+ * calloc's, a memset of byte 0 at offset 0) and every MADV_DONTNEED of a
+ * slot's shadow, in one ring: a failure report lists those of the time since
+ * the failing slot was last seen intact (written without a lock, read racily:
+ * a diagnostic only). */
+#define OPLOG 65536
+static struct logent {
+    double t;
+    int tid, slot;
+    char op; /* c calloc zeroing, 0 memset of zeros, z MADV_DONTNEED */
+    size_t len;
+} oplog[OPLOG];
+static atomic_ulong oplog_n;
+
+static void log_op(int tid, int slot, char op, size_t len);
+
 static void note(struct slot *s, char op, int tid, size_t off, size_t len)
 {
     struct event *e = &s->hist[s->nhist++ % 8];
@@ -149,6 +165,42 @@ static void report(int tid, int i, const char *what, long off)
             fprintf(stderr, "difftest: slot %d's block %p (%zu bytes, %s) overlaps it\n", j,
                     (void *)o->p, o->n, o->how >= 0 ? how_name[o->how] : "realloc");
     }
+    /* The small zero writes (up to 8 bytes, the size of what went missing so
+     * far) other threads made at slot starts since this slot was last seen
+     * intact (its last event), each with the last time its own slot's pages
+     * were dropped before it. */
+    double since = s->nhist ? s->hist[(s->nhist - 1) % 8].t : 0;
+    unsigned long end = atomic_load(&oplog_n), first = end > OPLOG ? end - OPLOG : 0;
+    unsigned long zaps = 0, shown = 0;
+    for (unsigned long k = first; k < end; k++) {
+        const struct logent *g = &oplog[k % OPLOG];
+        if (g->t < since)
+            continue;
+        if (g->op == 'z') {
+            zaps++;
+            continue;
+        }
+        if (g->len > 8 || shown >= 100)
+            continue;
+        shown++;
+        double dropped = -1;
+        for (unsigned long q = k; q-- > first;) {
+            const struct logent *z = &oplog[q % OPLOG];
+            if (z->op == 'z' && z->slot == g->slot) {
+                dropped = z->t;
+                break;
+            }
+        }
+        fprintf(stderr, "difftest: at %.6f s thread %d %s slot %d (shadow %p), %zu bytes", g->t,
+                g->tid, g->op == 'c' ? "zeroed (calloc)" : "memset 0 at the start of", g->slot,
+                (void *)shadow_of(g->slot), g->len);
+        if (dropped >= 0)
+            fprintf(stderr, "; that slot's pages last dropped at %.6f s\n", dropped);
+        else
+            fprintf(stderr, "; that slot's pages not dropped in the log\n");
+    }
+    fprintf(stderr, "difftest: %lu small zero writes and %lu page drops by any thread since %.6f s\n",
+            shown, zaps, since);
     for (unsigned k = s->nhist > 8 ? s->nhist - 8 : 0; k < s->nhist; k++) {
         struct event *e = &s->hist[k % 8];
         fprintf(stderr,
@@ -210,6 +262,8 @@ static void random_write(uint64_t *rs, int tid, int i)
     if (hk_rand(rs) & 1) {
         memset(s->p + off, b, len);
         memset(shadow_of(i) + off, b, len);
+        if (b == 0 && off == 0)
+            log_op(tid, i, '0', len);
         note(s, 'w', tid, off, len);
     } else {
         hk_fill(s->p + off, len, hk_rand(rs));
@@ -275,6 +329,7 @@ static void op_alloc(uint64_t *rs, int tid, int i)
     s->full = 0;
     if (how == H_CALLOC) {
         memset(shadow_of(i), 0, n);
+        log_op(tid, i, 'c', n);
         verify(tid, i, "calloc zeroing");
     } else {
         /* sometimes use every byte malloc_usable_size() promises */
@@ -336,8 +391,10 @@ static void op_free(int tid, int i)
         atomic_fetch_add_explicit(&n_handoff, 1, memory_order_relaxed);
     note(s, 'x', tid, 0, s->n);
     free(s->p);
-    if (s->n > 64 * 1024) /* keep the shadow's RSS down */
+    if (s->n > 64 * 1024) { /* keep the shadow's RSS down */
         madvise(shadow_of(i), s->n & ~(size_t)4095, MADV_DONTNEED);
+        log_op(tid, i, 'z', s->n & ~(size_t)4095);
+    }
     s->p = NULL;
     s->n = 0;
     atomic_fetch_add_explicit(&n_free, 1, memory_order_relaxed);
@@ -365,6 +422,16 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
     void *bt[32];
     backtrace_symbols_fd(bt, backtrace(bt, 32), 2);
     _exit(3);
+}
+
+static void log_op(int tid, int slot, char op, size_t len)
+{
+    struct logent *g = &oplog[atomic_fetch_add_explicit(&oplog_n, 1, memory_order_relaxed) % OPLOG];
+    g->t = hk_now() - t_start;
+    g->tid = tid;
+    g->slot = slot;
+    g->op = op;
+    g->len = len;
 }
 
 static void *worker(void *arg)
