@@ -73,10 +73,11 @@ static struct logent {
     int tid, slot;
     char op; /* c calloc zeroing, 0 memset of zeros, z MADV_DONTNEED */
     size_t len;
+    void *block; /* the block calloc zeroed (a stray write keeps its page offset) */
 } oplog[OPLOG];
 static atomic_ulong oplog_n;
 
-static void log_op(int tid, int slot, char op, size_t len);
+static void log_op(int tid, int slot, char op, size_t len, void *block);
 
 static void note(struct slot *s, char op, int tid, size_t off, size_t len)
 {
@@ -194,6 +195,8 @@ static void report(int tid, int i, const char *what, long off)
         fprintf(stderr, "difftest: at %.6f s thread %d %s slot %d (shadow %p), %zu bytes", g->t,
                 g->tid, g->op == 'c' ? "zeroed (calloc)" : "memset 0 at the start of", g->slot,
                 (void *)shadow_of(g->slot), g->len);
+        if (g->block)
+            fprintf(stderr, " (block %p)", g->block);
         if (dropped >= 0)
             fprintf(stderr, "; that slot's pages last dropped at %.6f s\n", dropped);
         else
@@ -263,7 +266,7 @@ static void random_write(uint64_t *rs, int tid, int i)
         memset(s->p + off, b, len);
         memset(shadow_of(i) + off, b, len);
         if (b == 0 && off == 0)
-            log_op(tid, i, '0', len);
+            log_op(tid, i, '0', len, NULL);
         note(s, 'w', tid, off, len);
     } else {
         hk_fill(s->p + off, len, hk_rand(rs));
@@ -329,7 +332,7 @@ static void op_alloc(uint64_t *rs, int tid, int i)
     s->full = 0;
     if (how == H_CALLOC) {
         memset(shadow_of(i), 0, n);
-        log_op(tid, i, 'c', n);
+        log_op(tid, i, 'c', n, p);
         verify(tid, i, "calloc zeroing");
     } else {
         /* sometimes use every byte malloc_usable_size() promises */
@@ -393,7 +396,7 @@ static void op_free(int tid, int i)
     free(s->p);
     if (s->n > 64 * 1024) { /* keep the shadow's RSS down */
         madvise(shadow_of(i), s->n & ~(size_t)4095, MADV_DONTNEED);
-        log_op(tid, i, 'z', s->n & ~(size_t)4095);
+        log_op(tid, i, 'z', s->n & ~(size_t)4095, NULL);
     }
     s->p = NULL;
     s->n = 0;
@@ -424,7 +427,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
     _exit(3);
 }
 
-static void log_op(int tid, int slot, char op, size_t len)
+static void log_op(int tid, int slot, char op, size_t len, void *block)
 {
     struct logent *g = &oplog[atomic_fetch_add_explicit(&oplog_n, 1, memory_order_relaxed) % OPLOG];
     g->t = hk_now() - t_start;
@@ -432,6 +435,7 @@ static void log_op(int tid, int slot, char op, size_t len)
     g->slot = slot;
     g->op = op;
     g->len = len;
+    g->block = block;
 }
 
 static void *worker(void *arg)
