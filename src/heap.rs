@@ -9,8 +9,8 @@
 //! whole free list onto it, and it is bounded: past its class's limit the
 //! older half goes back to the spans. Behind it is free-list sharding: a
 //! slab's blocks come back to it through `local_free` (the hot list's
-//! overflow and the owner's slow-path frees) and the heap's `remote` list
-//! (other threads' frees), and the slow path moves whole lists at a time and
+//! overflow and the owner's slow-path frees) and the heap's `remote` lists
+//! (other threads' frees, walked side by side), and the slow path moves whole lists at a time and
 //! carves fresh blocks a few pages at a time. So a fast-path malloc is a
 //! pointer pop and a fast-path free a pointer push, with no atomics.
 //!
