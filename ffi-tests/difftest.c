@@ -168,9 +168,16 @@ static void report(int tid, int i, const char *what, long off)
     }
     /* The small zero writes (up to 8 bytes, the size of what went missing so
      * far) other threads made at slot starts since this slot was last seen
-     * intact (its last event), each with the last time its own slot's pages
-     * were dropped before it. */
-    double since = s->nhist ? s->hist[(s->nhist - 1) % 8].t : 0;
+     * intact (the last event after which its first word matched), each with
+     * the last time its own slot's pages were dropped before it. */
+    double since = 0;
+    for (unsigned k = s->nhist; k-- > (s->nhist > 8 ? s->nhist - 8 : 0);) {
+        const struct event *e = &s->hist[k % 8];
+        if (e->p && e->n >= 8 && e->w0 == e->sh0) {
+            since = e->t;
+            break;
+        }
+    }
     unsigned long end = atomic_load(&oplog_n), first = end > OPLOG ? end - OPLOG : 0;
     unsigned long zaps = 0, shown = 0;
     for (unsigned long k = first; k < end; k++) {
