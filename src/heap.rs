@@ -10,9 +10,10 @@
 //! older half goes back to the spans. Behind it is free-list sharding: a
 //! slab's blocks come back to it through `local_free` (the hot list's
 //! overflow and the owner's slow-path frees) and the heap's `remote` lists
-//! (other threads' frees, walked side by side), and the slow path moves whole lists at a time and
-//! carves fresh blocks a few pages at a time. So a fast-path malloc is a
-//! pointer pop and a fast-path free a pointer push, with no atomics.
+//! (other threads' frees, walked side by side), and the slow path moves
+//! whole lists at a time and carves fresh blocks a few pages at a time. So
+//! a fast-path malloc is a pointer pop and a fast-path free a pointer push,
+//! with no atomics.
 //!
 //! Every block's state is checked on free: the arena's table (or, outside
 //! the arena, the registry) gives the span descriptor covering the address,
@@ -98,11 +99,14 @@ pub struct Heap {
 /// lists wait at once (prodcons, where every free is remote, spent 30% of
 /// its time in that walk with one list).
 pub const REMOTE_LISTS: usize = 4;
+const _: () = assert!(REMOTE_LISTS.is_power_of_two() && REMOTE_LISTS > 1);
 
-/// The remote list of a heap that block `a` goes on.
+/// The remote list of a heap that block `a` goes on: the top bits of a
+/// multiplicative hash of its 16-byte granule.
 #[inline]
 fn remote_list(a: usize) -> usize {
-    ((a >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 62) as usize % REMOTE_LISTS
+    let bits = REMOTE_LISTS.trailing_zeros();
+    ((a as u64 >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
 }
 
 /// Whether other threads have freed blocks to `h`.
@@ -933,7 +937,12 @@ unsafe fn write_free(b: *mut Block, next: *mut Block, cookie: usize) {
         use core::arch::x86_64::{__m128i, _mm_set_epi64x, _mm_storeu_si128};
         // SAFETY: `b` is a block the caller owns, at least 16 bytes long
         // (`Block`'s two words); the store needs no alignment.
-        unsafe { _mm_storeu_si128(b.cast::<__m128i>(), _mm_set_epi64x(cookie as i64, next as i64)) };
+        unsafe {
+            _mm_storeu_si128(
+                b.cast::<__m128i>(),
+                _mm_set_epi64x(cookie as i64, next as i64),
+            )
+        };
     }
     #[cfg(not(target_arch = "x86_64"))]
     // SAFETY: as above.
