@@ -40,6 +40,7 @@ struct slot {
     int how;      /* how the block was made, or -1 after a realloc */
     int last_tid; /* thread that last touched it */
     int full;     /* n was raised to malloc_usable_size(): never realloc'd */
+    int dropped;  /* translation checks left since the slot's pages were dropped */
     /* The slot's last operations, printed when a check fails. */
     struct event {
         char op; /* a alloc, r realloc, w write (memset), f write (fill), x free */
@@ -57,7 +58,8 @@ static unsigned char *shadow; /* SLOTS * MAX_BLOCK bytes, MAP_NORESERVE */
 static uint64_t seed;
 static double t_start, deadline;
 static long max_ops;
-static atomic_long ops_done, n_alloc, n_free, n_realloc, n_write, n_handoff;
+static atomic_long ops_done, n_alloc, n_free, n_realloc, n_write, n_handoff, n_tcheck;
+static int memfd = -1; /* /proc/self/mem: the kernel's view of our pages */
 static atomic_int stop;
 
 static unsigned char *shadow_of(int i) { return shadow + (size_t)i * MAX_BLOCK; }
@@ -296,6 +298,64 @@ static size_t random_size(uint64_t *rs)
     return hk_range(rs, 65537, MAX_BLOCK);
 }
 
+/* A write this CPU made that the kernel's page tables do not show: the CPU
+ * translated the address to another physical page (a stale TLB entry). No
+ * program can cause that; report where the write went instead, if it landed
+ * on another page of the shadow. The canary is still in place. */
+static void machine_fault(int tid, int i, volatile uint64_t *w, uint64_t canary, uint64_t seen)
+{
+    CHECKF(0, "seed %llu thread %d (cpu %d) slot %d: wrote 0x%016llx at %p, the kernel's page "
+              "tables show 0x%016llx there",
+           (unsigned long long)seed, tid, sched_getcpu(), i, (unsigned long long)canary,
+           (void *)w, (unsigned long long)seen);
+    fprintf(stderr, "difftest: MACHINE FAULT: this CPU's translation of %p differs from the "
+                    "kernel's page tables (a stale TLB entry): the machine, not the allocator\n",
+            (void *)w);
+    static unsigned char vec[SLOTS * (MAX_BLOCK / 4096)];
+    if (mincore(shadow, SLOTS * MAX_BLOCK, vec) == 0) {
+        for (size_t pg = 0; pg < sizeof vec; pg++) {
+            const volatile uint64_t *q = (const volatile uint64_t *)(shadow + pg * 4096);
+            if ((vec[pg] & 1) && q != w && *q == canary)
+                fprintf(stderr,
+                        "difftest: the write landed on %p (slot %zu's shadow, page %zu), "
+                        "resident and holding the canary\n",
+                        (void *)q, pg / (MAX_BLOCK / 4096), pg % (MAX_BLOCK / 4096));
+        }
+    }
+    atomic_store(&stop, 1);
+}
+
+/* After slot i's shadow pages were dropped (MADV_DONTNEED), the first pages
+ * of what is written there again (at most 16, at least the first): write a
+ * canary word at each page's start through this CPU's translation, read it
+ * back through /proc/self/mem (the kernel's page tables), restore the word.
+ * A stray write of the kind the failures of this test have shown (bytes
+ * written to one slot's fresh page turning up in another slot's) is caught
+ * here, where it happens. */
+static void check_translation(int tid, int i, size_t len)
+{
+    if (memfd < 0)
+        return;
+    size_t pages = (len + 4095) / 4096;
+    if (pages == 0)
+        pages = 1;
+    if (pages > 16)
+        pages = 16;
+    for (size_t pg = 0; pg < pages; pg++) {
+        volatile uint64_t *w = (volatile uint64_t *)(shadow_of(i) + pg * 4096);
+        uint64_t old = *w;
+        uint64_t canary = hk_mix64(seed ^ ((uint64_t)i << 32) ^ ((uint64_t)pg << 20) ^
+                                   (uint64_t)atomic_load(&n_tcheck)) |
+                          1;
+        *w = canary;
+        uint64_t seen = 0;
+        if (pread(memfd, &seen, 8, (off_t)(uintptr_t)w) == 8 && seen != canary)
+            machine_fault(tid, i, w, canary, seen);
+        *w = old;
+        atomic_fetch_add_explicit(&n_tcheck, 1, memory_order_relaxed);
+    }
+}
+
 static void op_alloc(uint64_t *rs, int tid, int i)
 {
     struct slot *s = &slots[i];
@@ -404,6 +464,7 @@ static void op_free(int tid, int i)
     if (s->n > 64 * 1024) { /* keep the shadow's RSS down */
         madvise(shadow_of(i), s->n & ~(size_t)4095, MADV_DONTNEED);
         log_op(tid, i, 'z', s->n & ~(size_t)4095, NULL);
+        s->dropped = 4;
     }
     s->p = NULL;
     s->n = 0;
@@ -477,6 +538,10 @@ static void *worker(void *arg)
             } else
                 verify(tid, i, "spot check");
         }
+        if (s->dropped > 0 && s->p) {
+            check_translation(tid, i, s->n);
+            s->dropped--;
+        }
         set_shadow(i, PROT_READ);
         pthread_mutex_unlock(&s->mu);
         local++;
@@ -516,6 +581,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < SLOTS; i++)
         pthread_mutex_init(&slots[i].mu, NULL);
+    memfd = open("/proc/self/mem", O_RDONLY);
     protect = getenv("DIFFTEST_PROTECT") && atoi(getenv("DIFFTEST_PROTECT"));
     if (protect) {
         struct sigaction sa;
@@ -549,9 +615,10 @@ int main(int argc, char **argv)
         slots[i].p = NULL;
     }
     printf("difftest: %ld allocations, %ld reallocs, %ld frees (%ld by another thread), %ld "
-           "writes, %d live at the end; %.1f s\n",
+           "writes, %ld translation checks, %d live at the end; %.1f s\n",
            atomic_load(&n_alloc), atomic_load(&n_realloc), atomic_load(&n_free),
-           atomic_load(&n_handoff), atomic_load(&n_write), live, hk_now() - t0);
+           atomic_load(&n_handoff), atomic_load(&n_write), atomic_load(&n_tcheck), live,
+           hk_now() - t0);
     CHECKF(hk_failed() || (atomic_load(&n_alloc) > 0 && atomic_load(&n_free) > 0),
            "no operations ran");
     if (hk_failed())
