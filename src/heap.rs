@@ -437,13 +437,34 @@ pub unsafe fn alloc_class(h: *mut Heap, c: usize) -> *mut u8 {
     }
 }
 
-/// Pop the first block of hot list `t` (not empty), clearing its free mark.
+/// Ask for the cache line at `p` ahead of its use: the block a list's next
+/// pop will read. A hint only: any address will do (null, or a link
+/// corrupted by the program), it never faults.
+#[inline(always)]
+fn prefetch(p: *const Block) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetcht0 reads nothing architecturally and cannot fault.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Pop the first block of hot list `t` (not empty), clearing its free mark,
+/// and prefetch the block after it: a list whose blocks other threads freed
+/// (collected from the remote lists) or that has not been used for a while
+/// is walked at the pace of its cache misses otherwise, one pop waiting for
+/// the last (producer/consumer 1.7-2.0x; the tight pair loop 0.93x).
 #[inline(always)]
 unsafe fn pop_hot(t: *mut Hot) -> *mut u8 {
     // SAFETY: `t.head` is non-null and owned by the calling thread.
     unsafe {
         let b = (*t).head;
-        (*t).head = (*b).next;
+        let next = (*b).next;
+        (*t).head = next;
+        prefetch(next);
         (*t).room = (*t).room.wrapping_add(1);
         // (The unchecked measurement build leaves no free mark to clear.)
         #[cfg(not(feature = "unchecked"))]
@@ -484,6 +505,7 @@ unsafe fn pop(s: *mut Slab) -> *mut u8 {
             check_free_block(s, b, next);
         }
         (*s).free = next;
+        prefetch(next);
         (*b).cookie = 0;
         b.cast()
     }
