@@ -64,22 +64,38 @@ static atomic_int stop;
 
 static unsigned char *shadow_of(int i) { return shadow + (size_t)i * MAX_BLOCK; }
 
-/* Every thread's shadow writes that put zeros at the start of a slot (a
- * calloc's, a memset of byte 0 at offset 0) and every MADV_DONTNEED of a
- * slot's shadow, in one ring: a failure report lists those of the time since
- * the failing slot was last seen intact (written without a lock, read racily:
- * a diagnostic only). */
+/* Every thread's zero writes (a calloc's zeroing, of the block by the
+ * allocator and of the shadow by the test; a memset of byte 0) and every
+ * MADV_DONTNEED of a slot's shadow, in one ring: a failure report lists
+ * those of the time since the failing slot was last seen intact that put up
+ * to 8 zero bytes at the start of a page, on the block's side or the
+ * shadow's (written without a lock, read racily: a diagnostic only). */
 #define OPLOG 65536
 static struct logent {
     double t;
     int tid, slot;
     char op; /* c calloc zeroing, 0 memset of zeros, z MADV_DONTNEED */
     size_t len;
-    void *block; /* the block calloc zeroed (a stray write keeps its page offset) */
+    void *block;          /* where the zeros went in the block (calloc: the block) */
+    unsigned char *sh;    /* where they went in the shadow */
 } oplog[OPLOG];
+
+/* How many bytes at the start of a page [x, x+len) covers, when that is 1 to
+ * 8 (the write starts a page, or ends just past one); else 0. */
+static size_t page_prefix(uintptr_t x, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (x % 4096 == 0)
+        return len <= 8 ? len : 0;
+    uintptr_t end = x + len;
+    if (x / 4096 != (end - 1) / 4096 && end % 4096 >= 1 && end % 4096 <= 8)
+        return end % 4096;
+    return 0;
+}
 static atomic_ulong oplog_n;
 
-static void log_op(int tid, int slot, char op, size_t len, void *block);
+static void log_op(int tid, int slot, char op, size_t len, void *block, unsigned char *sh);
 
 static void note(struct slot *s, char op, int tid, size_t off, size_t len)
 {
@@ -168,10 +184,13 @@ static void report(int tid, int i, const char *what, long off)
             fprintf(stderr, "difftest: slot %d's block %p (%zu bytes, %s) overlaps it\n", j,
                     (void *)o->p, o->n, o->how >= 0 ? how_name[o->how] : "realloc");
     }
-    /* The small zero writes (up to 8 bytes, the size of what went missing so
-     * far) other threads made at slot starts since this slot was last seen
-     * intact (the last event after which its first word matched), each with
-     * the last time its own slot's pages were dropped before it. */
+    /* The zero writes that put 1 to 8 zero bytes (the size of what went
+     * missing so far) at the start of a page, on the block's side or the
+     * shadow's, since this slot was last seen intact (the last event after
+     * which its first word matched), each with the last time its own slot's
+     * pages were dropped before it. A stray write through a stale
+     * translation keeps its page offset; what went missing so far was
+     * always at a page start. */
     double since = 0;
     for (unsigned k = s->nhist; k-- > (s->nhist > 8 ? s->nhist - 8 : 0);) {
         const struct event *e = &s->hist[k % 8];
@@ -190,7 +209,9 @@ static void report(int tid, int i, const char *what, long off)
             zaps++;
             continue;
         }
-        if (g->len > 8 || shown >= 100)
+        size_t kb = page_prefix((uintptr_t)g->block, g->len);
+        size_t ks = page_prefix((uintptr_t)g->sh, g->len);
+        if ((kb == 0 && ks == 0) || shown >= 100)
             continue;
         shown++;
         double dropped = -1;
@@ -201,17 +222,17 @@ static void report(int tid, int i, const char *what, long off)
                 break;
             }
         }
-        fprintf(stderr, "difftest: at %.6f s thread %d %s slot %d (shadow %p), %zu bytes", g->t,
-                g->tid, g->op == 'c' ? "zeroed (calloc)" : "memset 0 at the start of", g->slot,
-                (void *)shadow_of(g->slot), g->len);
-        if (g->block)
-            fprintf(stderr, " (block %p)", g->block);
+        fprintf(stderr,
+                "difftest: at %.6f s thread %d %s slot %d, %zu bytes at block %p / shadow %p "
+                "(zero bytes at a page start: %zu on the block's side, %zu on the shadow's)",
+                g->t, g->tid, g->op == 'c' ? "calloc zeroing of" : "memset 0 in", g->slot, g->len,
+                g->block, (void *)g->sh, kb, ks);
         if (dropped >= 0)
             fprintf(stderr, "; that slot's pages last dropped at %.6f s\n", dropped);
         else
             fprintf(stderr, "; that slot's pages not dropped in the log\n");
     }
-    fprintf(stderr, "difftest: %lu small zero writes and %lu page drops by any thread since %.6f s\n",
+    fprintf(stderr, "difftest: %lu zero writes at page starts and %lu page drops by any thread since %.6f s\n",
             shown, zaps, since);
     for (unsigned k = s->nhist > 8 ? s->nhist - 8 : 0; k < s->nhist; k++) {
         struct event *e = &s->hist[k % 8];
@@ -274,8 +295,8 @@ static void random_write(uint64_t *rs, int tid, int i)
     if (hk_rand(rs) & 1) {
         memset(s->p + off, b, len);
         memset(shadow_of(i) + off, b, len);
-        if (b == 0 && off == 0)
-            log_op(tid, i, '0', len, NULL);
+        if (b == 0)
+            log_op(tid, i, '0', len, s->p + off, shadow_of(i) + off);
         note(s, 'w', tid, off, len);
     } else {
         hk_fill(s->p + off, len, hk_rand(rs));
@@ -399,7 +420,7 @@ static void op_alloc(uint64_t *rs, int tid, int i)
     s->full = 0;
     if (how == H_CALLOC) {
         memset(shadow_of(i), 0, n);
-        log_op(tid, i, 'c', n, p);
+        log_op(tid, i, 'c', n, p, shadow_of(i));
         verify(tid, i, "calloc zeroing");
     } else {
         /* sometimes use every byte malloc_usable_size() promises */
@@ -463,7 +484,7 @@ static void op_free(int tid, int i)
     free(s->p);
     if (s->n > 64 * 1024) { /* keep the shadow's RSS down */
         madvise(shadow_of(i), s->n & ~(size_t)4095, MADV_DONTNEED);
-        log_op(tid, i, 'z', s->n & ~(size_t)4095, NULL);
+        log_op(tid, i, 'z', s->n & ~(size_t)4095, NULL, shadow_of(i));
         s->dropped = 4;
     }
     s->p = NULL;
@@ -495,7 +516,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
     _exit(3);
 }
 
-static void log_op(int tid, int slot, char op, size_t len, void *block)
+static void log_op(int tid, int slot, char op, size_t len, void *block, unsigned char *sh)
 {
     struct logent *g = &oplog[atomic_fetch_add_explicit(&oplog_n, 1, memory_order_relaxed) % OPLOG];
     g->t = hk_now() - t_start;
@@ -504,6 +525,7 @@ static void log_op(int tid, int slot, char op, size_t len, void *block)
     g->op = op;
     g->len = len;
     g->block = block;
+    g->sh = sh;
 }
 
 static void *worker(void *arg)
