@@ -49,6 +49,44 @@ static void double_free(size_t n)
     free(again);
 }
 
+/* A double free of a block that has left the freeing thread's hot list:
+ * thousands of frees of its size after it push it back to its span (which
+ * stays in use: its neighbour is kept). */
+static void double_free_flushed(void)
+{
+    enum { N = 8192 };
+    static void *ps[N];
+    for (int i = 0; i < N; i++)
+        ps[i] = alloc_filled(64);
+    void *again = launder(ps[0]);
+    announce(ps[0]);
+    for (int i = 0; i < N; i++)
+        if (i != 1)
+            free(ps[i]);
+    free(again);
+}
+
+/* A double free of a block another thread freed first (on its owner's
+ * remote list, or collected into its span by then). */
+static void *free_in_thread(void *p)
+{
+    free(p);
+    return NULL;
+}
+
+static void double_free_remote(void)
+{
+    void *p = alloc_filled(64);
+    void *again = launder(p);
+    announce(p);
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_in_thread, p) != 0 || pthread_join(t, NULL) != 0) {
+        fprintf(stderr, "misuse: setup pthread_create failed\n");
+        exit(2);
+    }
+    free(again);
+}
+
 static void interior_free(size_t n, size_t off)
 {
     unsigned char *p = alloc_filled(n);
@@ -137,7 +175,8 @@ static void overflow_superslab(void)
 }
 
 static const char *cases[] = {
-    "double-free-small", "double-free-mid", "double-free-large", "interior-free",
+    "double-free-small", "double-free-mid", "double-free-large", "double-free-flushed",
+    "double-free-remote", "interior-free",
     "interior-free-large", "stack-free", "wild-free", "realloc-after-free",
     "realloc-interior", "write-after-free", "overflow-large", "overflow-superslab",
 };
@@ -164,6 +203,10 @@ int main(int argc, char **argv)
         double_free(20 * 1024);
     else if (strcmp(c, "double-free-large") == 0)
         double_free(4 << 20);
+    else if (strcmp(c, "double-free-flushed") == 0)
+        double_free_flushed();
+    else if (strcmp(c, "double-free-remote") == 0)
+        double_free_remote();
     else if (strcmp(c, "interior-free") == 0)
         interior_free(256, 16);
     else if (strcmp(c, "interior-free-large") == 0)

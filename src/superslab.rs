@@ -35,8 +35,8 @@ pub const USABLE: u32 = !1u32;
 const MAGIC: usize = 0x4841_4b4d_5353_4c42; // "HAKMSSLB"
 
 /// A free block: the free-list link, then the "free" cookie that tells a
-/// double free (`heap::cookie`: its span descriptor's address, in secure mode
-/// `address ^ secret`; set by free, cleared by malloc).
+/// double free (`heap::cookie`: the address of its span's hot list, in
+/// secure mode `address ^ secret`; set by free, cleared by malloc).
 #[repr(C)]
 pub struct Block {
     pub next: *mut Block,

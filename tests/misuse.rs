@@ -93,6 +93,9 @@ misuse_tests! {
     "double-free-small", "free", "double free" => double_free_small, double_free_small_linked;
     "double-free-mid", "free", "double free" => double_free_mid, double_free_mid_linked;
     "double-free-large", "free", "double free" => double_free_large, double_free_large_linked;
+    "double-free-flushed", "free", "double free"
+        => double_free_flushed, double_free_flushed_linked;
+    "double-free-remote", "free", "double free" => double_free_remote, double_free_remote_linked;
     "interior-free", "free", "middle of a block" => interior_free, interior_free_linked;
     "interior-free-large", "free", "middle of a block"
         => interior_free_large, interior_free_large_linked;
@@ -115,6 +118,8 @@ fn secure_mode_catches_every_default_case() {
         ("double-free-small", "free", "double free"),
         ("double-free-mid", "free", "double free"),
         ("double-free-large", "free", "double free"),
+        ("double-free-flushed", "free", "double free"),
+        ("double-free-remote", "free", "double free"),
         ("interior-free", "free", "middle of a block"),
         ("interior-free-large", "free", "middle of a block"),
         ("stack-free", "free", "not allocated by hakmem"),
