@@ -87,6 +87,41 @@ static void double_free_remote(void)
     free(again);
 }
 
+/* A double free by a thread that adopted the heap of the thread that freed
+ * the block first (an exited thread's heap goes to the next new thread). */
+static void *alloc_free_exit(void *arg)
+{
+    void **slot = arg;
+    slot[0] = alloc_filled(64);
+    slot[1] = alloc_filled(64); /* keeps the span in use */
+    free(launder(slot[0]));
+    return NULL;
+}
+
+/* The new thread's first malloc (of another size, so it cannot hand the
+ * freed block out again) adopts the pooled heap; then the second free. */
+static void *adopt_and_free(void *p)
+{
+    launder(alloc_filled(256));
+    free(p);
+    return NULL;
+}
+
+static void double_free_adopted(void)
+{
+    static void *slot[2];
+    pthread_t t;
+    if (pthread_create(&t, NULL, alloc_free_exit, slot) != 0 || pthread_join(t, NULL) != 0) {
+        fprintf(stderr, "misuse: setup pthread_create failed\n");
+        exit(2);
+    }
+    announce(slot[0]);
+    if (pthread_create(&t, NULL, adopt_and_free, slot[0]) != 0 || pthread_join(t, NULL) != 0) {
+        fprintf(stderr, "misuse: setup pthread_create failed\n");
+        exit(2);
+    }
+}
+
 static void interior_free(size_t n, size_t off)
 {
     unsigned char *p = alloc_filled(n);
@@ -176,7 +211,7 @@ static void overflow_superslab(void)
 
 static const char *cases[] = {
     "double-free-small", "double-free-mid", "double-free-large", "double-free-flushed",
-    "double-free-remote", "interior-free",
+    "double-free-remote", "double-free-adopted", "interior-free",
     "interior-free-large", "stack-free", "wild-free", "realloc-after-free",
     "realloc-interior", "write-after-free", "overflow-large", "overflow-superslab",
 };
@@ -207,6 +242,8 @@ int main(int argc, char **argv)
         double_free_flushed();
     else if (strcmp(c, "double-free-remote") == 0)
         double_free_remote();
+    else if (strcmp(c, "double-free-adopted") == 0)
+        double_free_adopted();
     else if (strcmp(c, "interior-free") == 0)
         interior_free(256, 16);
     else if (strcmp(c, "interior-free-large") == 0)

@@ -96,6 +96,8 @@ misuse_tests! {
     "double-free-flushed", "free", "double free"
         => double_free_flushed, double_free_flushed_linked;
     "double-free-remote", "free", "double free" => double_free_remote, double_free_remote_linked;
+    "double-free-adopted", "free", "double free"
+        => double_free_adopted, double_free_adopted_linked;
     "interior-free", "free", "middle of a block" => interior_free, interior_free_linked;
     "interior-free-large", "free", "middle of a block"
         => interior_free_large, interior_free_large_linked;
@@ -120,6 +122,7 @@ fn secure_mode_catches_every_default_case() {
         ("double-free-large", "free", "double free"),
         ("double-free-flushed", "free", "double free"),
         ("double-free-remote", "free", "double free"),
+        ("double-free-adopted", "free", "double free"),
         ("interior-free", "free", "middle of a block"),
         ("interior-free-large", "free", "middle of a block"),
         ("stack-free", "free", "not allocated by hakmem"),
