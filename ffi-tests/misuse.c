@@ -209,11 +209,31 @@ static void overflow_superslab(void)
     exit(2);
 }
 
-static const char *cases[] = {
-    "double-free-small", "double-free-mid", "double-free-large", "double-free-flushed",
-    "double-free-remote", "double-free-adopted", "interior-free",
-    "interior-free-large", "stack-free", "wild-free", "realloc-after-free",
-    "realloc-interior", "write-after-free", "overflow-large", "overflow-superslab",
+static void double_free_small(void) { double_free(64); }
+static void double_free_mid(void) { double_free(20 * 1024); }
+static void double_free_large(void) { double_free(4 << 20); }
+static void interior_free_small(void) { interior_free(256, 16); }
+static void interior_free_large(void) { interior_free(4 << 20, 65536 + 16); }
+
+static const struct {
+    const char *name;
+    void (*run)(void);
+} cases[] = {
+    {"double-free-small", double_free_small},
+    {"double-free-mid", double_free_mid},
+    {"double-free-large", double_free_large},
+    {"double-free-flushed", double_free_flushed},
+    {"double-free-remote", double_free_remote},
+    {"double-free-adopted", double_free_adopted},
+    {"interior-free", interior_free_small},
+    {"interior-free-large", interior_free_large},
+    {"stack-free", stack_free},
+    {"wild-free", wild_free},
+    {"realloc-after-free", realloc_after_free},
+    {"realloc-interior", realloc_interior},
+    {"write-after-free", write_after_free},
+    {"overflow-large", overflow_large},
+    {"overflow-superslab", overflow_superslab},
 };
 
 int main(int argc, char **argv)
@@ -225,47 +245,20 @@ int main(int argc, char **argv)
     const char *c = argv[1];
     if (strcmp(c, "--list") == 0) {
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            printf("%s\n", cases[i]);
+            printf("%s\n", cases[i].name);
         return 0;
     }
-    /* (also sets up stdout's buffer before the heap is damaged) */
-    hk_start("misuse");
-    printf("misuse: %s\n", c);
-    fflush(stdout);
-    if (strcmp(c, "double-free-small") == 0)
-        double_free(64);
-    else if (strcmp(c, "double-free-mid") == 0)
-        double_free(20 * 1024);
-    else if (strcmp(c, "double-free-large") == 0)
-        double_free(4 << 20);
-    else if (strcmp(c, "double-free-flushed") == 0)
-        double_free_flushed();
-    else if (strcmp(c, "double-free-remote") == 0)
-        double_free_remote();
-    else if (strcmp(c, "double-free-adopted") == 0)
-        double_free_adopted();
-    else if (strcmp(c, "interior-free") == 0)
-        interior_free(256, 16);
-    else if (strcmp(c, "interior-free-large") == 0)
-        interior_free(4 << 20, 65536 + 16);
-    else if (strcmp(c, "stack-free") == 0)
-        stack_free();
-    else if (strcmp(c, "wild-free") == 0)
-        wild_free();
-    else if (strcmp(c, "realloc-after-free") == 0)
-        realloc_after_free();
-    else if (strcmp(c, "realloc-interior") == 0)
-        realloc_interior();
-    else if (strcmp(c, "write-after-free") == 0)
-        write_after_free();
-    else if (strcmp(c, "overflow-large") == 0)
-        overflow_large();
-    else if (strcmp(c, "overflow-superslab") == 0)
-        overflow_superslab();
-    else {
-        fprintf(stderr, "misuse: unknown case %s\n", c);
-        return 2;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (strcmp(c, cases[i].name) != 0)
+            continue;
+        /* (also sets up stdout's buffer before the heap is damaged) */
+        hk_start("misuse");
+        printf("misuse: %s\n", c);
+        fflush(stdout);
+        cases[i].run();
+        printf("misuse not detected\n");
+        return 0;
     }
-    printf("misuse not detected\n");
-    return 0;
+    fprintf(stderr, "misuse: unknown case %s\n", c);
+    return 2;
 }
