@@ -487,10 +487,15 @@ static void op_realloc(uint64_t *rs, int tid, int i)
     if (nn == 0)
         nn = 1; /* realloc(p, 0) semantics differ between allocators */
     void *q;
+    unsigned char *old = s->p;
+    size_t old_us = malloc_usable_size(old);
     if (hk_rand(rs) % 8 == 0 && nn % 4 == 0)
         q = reallocarray(s->p, nn / 4, 4);
     else
         q = realloc(s->p, nn);
+    /* a moved block was copied by the allocator: its page starts too */
+    if (q && q != old)
+        check_kernel_view(tid, i, q, old_us < nn ? old_us : nn, "realloc's copy into the block");
     if (!q) {
         CHECKF(0, "seed %llu: realloc(%zu -> %zu) returned NULL", (unsigned long long)seed, s->n,
                nn);
