@@ -323,28 +323,40 @@ static size_t random_size(uint64_t *rs)
     return hk_range(rs, 65537, MAX_BLOCK);
 }
 
-/* A write this CPU made that the kernel's page tables do not show: the CPU
- * translated the address to another physical page (a stale TLB entry). No
- * program can cause that; report where the write went instead, if it landed
- * on another page of the shadow. The canary is still in place. */
-static void machine_fault(int tid, int i, volatile uint64_t *w, uint64_t canary, uint64_t seen)
+/* Whether the k (<= 8) bytes at q, read by this CPU, differ from what the
+ * kernel reads there through /proc/self/mem (its page tables): both in
+ * *cpu and *kern. */
+static int kernel_differs(uintptr_t q, size_t k, uint64_t *cpu, uint64_t *kern)
 {
-    CHECKF(0, "seed %llu thread %d (cpu %d) slot %d: wrote 0x%016llx at %p, the kernel's page "
-              "tables show 0x%016llx there",
-           (unsigned long long)seed, tid, sched_getcpu(), i, (unsigned long long)canary,
-           (void *)w, (unsigned long long)seen);
+    *cpu = *kern = 0;
+    memcpy(cpu, (const void *)q, k);
+    return pread(memfd, kern, k, (off_t)q) == (ssize_t)k && *kern != *cpu;
+}
+
+/* The CPU and the kernel see different bytes at q: this CPU translated the
+ * address to another physical page (a stale TLB entry). No program can
+ * cause that. With `canary`, the bytes are a canary still in place: report
+ * where the write went instead, if it landed on another page of the
+ * shadow. */
+static void machine_fault(int tid, int i, const char *what, uintptr_t q, size_t k, uint64_t cpu,
+                          uint64_t kern, int canary)
+{
+    CHECKF(0, "seed %llu thread %d (cpu %d) slot %d: %s: %zu bytes at %p read 0x%016llx here "
+              "and 0x%016llx through the kernel's page tables",
+           (unsigned long long)seed, tid, sched_getcpu(), i, what, k, (void *)q,
+           (unsigned long long)cpu, (unsigned long long)kern);
     fprintf(stderr, "difftest: MACHINE FAULT: this CPU's translation of %p differs from the "
                     "kernel's page tables (a stale TLB entry): the machine, not the allocator\n",
-            (void *)w);
+            (void *)q);
     static unsigned char vec[SLOTS * (MAX_BLOCK / 4096)];
-    if (mincore(shadow, SLOTS * MAX_BLOCK, vec) == 0) {
+    if (canary && mincore(shadow, SLOTS * MAX_BLOCK, vec) == 0) {
         for (size_t pg = 0; pg < sizeof vec; pg++) {
-            const volatile uint64_t *q = (const volatile uint64_t *)(shadow + pg * 4096);
-            if ((vec[pg] & 1) && q != w && *q == canary)
+            const volatile uint64_t *p = (const volatile uint64_t *)(shadow + pg * 4096);
+            if ((vec[pg] & 1) && (uintptr_t)p != q && *p == cpu)
                 fprintf(stderr,
                         "difftest: the write landed on %p (slot %zu's shadow, page %zu), "
                         "resident and holding the canary\n",
-                        (void *)q, pg / (MAX_BLOCK / 4096), pg % (MAX_BLOCK / 4096));
+                        (void *)p, pg / (MAX_BLOCK / 4096), pg % (MAX_BLOCK / 4096));
         }
     }
     atomic_store(&stop, 1);
@@ -369,24 +381,24 @@ static void check_translation(int tid, int i, size_t len)
     for (size_t pg = 0; pg < pages; pg++) {
         volatile uint64_t *w = (volatile uint64_t *)(shadow_of(i) + pg * 4096);
         uint64_t old = *w;
-        uint64_t canary = hk_mix64(seed ^ ((uint64_t)i << 32) ^ ((uint64_t)pg << 20) ^
-                                   (uint64_t)atomic_load(&n_tcheck)) |
-                          1;
-        *w = canary;
-        uint64_t seen = 0;
-        if (pread(memfd, &seen, 8, (off_t)(uintptr_t)w) == 8 && seen != canary)
-            machine_fault(tid, i, w, canary, seen);
+        *w = hk_mix64(seed ^ ((uint64_t)i << 32) ^ ((uint64_t)pg << 20) ^
+                      (uint64_t)atomic_load(&n_tcheck)) |
+             1;
+        uint64_t cpu, kern;
+        if (kernel_differs((uintptr_t)w, 8, &cpu, &kern))
+            machine_fault(tid, i, "canary after a drop", (uintptr_t)w, 8, cpu, kern, 1);
         *w = old;
         atomic_fetch_add_explicit(&n_tcheck, 1, memory_order_relaxed);
     }
 }
 
 /* After a zero write to [x, x+len) (calloc's zeroing of a block, a memset
- * of zeros, in a block or a shadow): the first and the last page start in
- * the range, read by this CPU and through /proc/self/mem, must agree. The
- * bytes that went missing in this test's failures were always zeros at a
- * page start; a zero write that went through a stale translation to another
- * physical page is caught here, where it happens. */
+ * of zeros, in a block or a shadow) or a copy the allocator made: the first
+ * and the last page start in the range, read by this CPU and through
+ * /proc/self/mem, must agree. The bytes that went missing in this test's
+ * failures were always zeros at a page start; such a write that went
+ * through a stale translation to another physical page is caught here,
+ * where it happens. */
 static void check_kernel_view(int tid, int i, const unsigned char *x, size_t len, const char *what)
 {
     if (memfd < 0 || len == 0)
@@ -397,18 +409,9 @@ static void check_kernel_view(int tid, int i, const unsigned char *x, size_t len
     uintptr_t hi = (end - 1) & ~(uintptr_t)4095;
     for (uintptr_t q = lo;; q = hi) {
         size_t k = end - q < 8 ? end - q : 8;
-        uint64_t cpu = 0, kern = 0;
-        memcpy(&cpu, (const void *)q, k);
-        if (pread(memfd, &kern, k, (off_t)q) == (ssize_t)k && kern != cpu) {
-            CHECKF(0, "seed %llu thread %d (cpu %d) slot %d: %s: %zu bytes at %p read 0x%016llx "
-                      "here and 0x%016llx through the kernel's page tables",
-                   (unsigned long long)seed, tid, sched_getcpu(), i, what, k, (void *)q,
-                   (unsigned long long)cpu, (unsigned long long)kern);
-            fprintf(stderr, "difftest: MACHINE FAULT: this CPU's translation of %p differs from "
-                            "the kernel's page tables: the machine, not the allocator\n",
-                    (void *)q);
-            atomic_store(&stop, 1);
-        }
+        uint64_t cpu, kern;
+        if (kernel_differs(q, k, &cpu, &kern))
+            machine_fault(tid, i, what, q, k, cpu, kern, 0);
         atomic_fetch_add_explicit(&n_tcheck, 1, memory_order_relaxed);
         if (q == hi)
             break;

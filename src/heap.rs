@@ -957,10 +957,8 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
 
 /// Write both words of block `b`, freed onto hot list `t`: its link (the
 /// list's head) and its free cookie (the list's address), as two 8-byte
-/// stores. (A copy of the head and a self-pointer kept beside it, one
-/// 16-byte load and store, takes an instruction less, but that load
-/// overlaps the 8-byte store of `head` the malloc or free just before made,
-/// which the CPU cannot forward: the tight pair loop ran at 0.59x.)
+/// stores (a 16-byte copy from the list was slower: docs/DESIGN.md, "Tried
+/// and not kept").
 #[inline(always)]
 unsafe fn write_free(b: *mut Block, t: *mut Hot) {
     // SAFETY: `t` is a real heap's hot list; `b` is a block the caller
