@@ -121,31 +121,84 @@ unsafe fn has_remote(h: *mut Heap) -> bool {
 /// recently freed first, so a block the program just freed, still in the
 /// caches, is the next one of its size it gets.
 ///
-/// `room` holds two counters, so that the free fast path keeps both with one
-/// subtraction of `ROOM_FREE` and one jump on its borrow. The low half is
-/// the room left: a refill sets it to the list's `limit`, each free
-/// takes one off and each malloc adds one back, so while it has not
-/// wrapped the list holds at most the refill's batch plus `limit`
-/// blocks (and up to `TICK_FREES` more until the next check sees the
-/// wrap). The high half counts frees down from `TICK_FREES` (a wrap of the
-/// low half borrows one more from it). The borrow out of the high half sends
-/// every `TICK_FREES`-th free to `hot_check`, which doubles the bound of an
-/// overfull list while the heap's budget (`extra_max`) allows, else gives
-/// its older half back to the spans, and runs the heap's clock tick: so a
-/// thread whose mallocs and frees all stay on the fast paths still returns
-/// memory after the purge delay.
+/// Two kinds of list, by the bound a class starts with (`base_limit`):
 ///
-/// The list's address is the free mark of every free block of its class in
-/// its heap (`cookie`).
+/// - **Uncounted** (a bound of `UNCOUNTED_MIN` blocks or more: every class
+///   up to 1 KiB by default): the free fast path pushes and counts nothing,
+///   so it writes no counter that the next free must read back (a chain
+///   through memory that made a tight loop's free 0.35 ns slower: see
+///   docs/DESIGN.md). `room` counts mallocs up from `-TICK_FREES`; the one
+///   that brings it to 0 runs the heap's clock tick (`pop_tick`), so a
+///   thread whose mallocs and frees all stay on the fast paths still
+///   returns memory after the purge delay. Such a list is not bounded by
+///   count: it is emptied into its spans once per purge delay (`tick`), and
+///   when the heap is about to take a new span while the list has not been
+///   popped since the last time it was (`flush_idle`), so that blocks of a
+///   class the program stopped allocating do not keep spans from being
+///   reused for another.
+/// - **Counted** (the others: bigger blocks, or a small `HAKMEM_HOT_KB`):
+///   `room` holds two counters, so that the free fast path keeps both with
+///   one subtraction of `ROOM_FREE` and one jump on its borrow. The low half
+///   is the room left: a refill sets it to the list's `limit`, each free
+///   takes one off and each malloc adds one back, so while it has not
+///   wrapped the list holds at most the refill's batch plus `limit` blocks
+///   (and up to `TICK_FREES` more until the next check sees the wrap). The
+///   high half counts frees down from `TICK_FREES` (a wrap of the low half
+///   borrows one more from it). The borrow out of the high half sends every
+///   `TICK_FREES`-th free to `hot_check`, which doubles the bound of an
+///   overfull list while the heap's budget (`extra_max`) allows, else gives
+///   its older half back to the spans, and runs the heap's clock tick.
+///
+/// A span's `Slab::hot` is the address of its class's list, with bit 0 set
+/// when the list is counted: the free fast path tells the two apart with
+/// one test of a word it loads anyway. That word is also the free mark of
+/// every free block of the class in the heap (`cookie`).
 #[repr(C, align(16))]
 pub struct Hot {
     pub head: *mut Block,
     pub room: u32,
     pub class: u16,
-    /// The bound in blocks: `base_limit` of the class, doubled (up to 1024,
-    /// within the heap's `hot_extra` budget) each time the list overflows,
-    /// and back to the base when the lists are emptied.
+    /// The bound in blocks (counted lists): `base_limit` of the class,
+    /// doubled (up to 1024, within the heap's `hot_extra` budget) each time
+    /// the list overflows, and back to the base when the lists are emptied.
     pub limit: u16,
+    /// Uncounted lists: `room` when `flush_idle` last looked.
+    pub seen: u32,
+    /// Whether the free fast path counts this list (see above).
+    pub counted: bool,
+}
+
+/// The smallest bound (in blocks) that leaves a class's hot list uncounted.
+pub const UNCOUNTED_MIN: u32 = 128;
+
+/// Whether class `c`'s hot lists are counted (read on slow paths only).
+#[inline]
+pub fn counted_class(c: usize) -> bool {
+    base_limit(c) < UNCOUNTED_MIN
+}
+
+/// `Hot::room` of an uncounted list `TICK_FREES` mallocs before its tick.
+const POPS_START: u32 = 0u32.wrapping_sub(TICK_FREES);
+
+/// `Slab::hot` for class `c`'s list in heap `h`: its address, bit 0 set when
+/// it is counted.
+#[inline]
+pub unsafe fn hot_word(h: *mut Heap, c: usize) -> *mut Hot {
+    // SAFETY: `h` is a live heap.
+    unsafe {
+        let t = &raw mut (*h).hot[c];
+        if (*t).counted {
+            (t as usize | 1) as *mut Hot
+        } else {
+            t
+        }
+    }
+}
+
+/// The list a `Slab::hot` word names.
+#[inline(always)]
+fn hot_list(w: *mut Hot) -> *mut Hot {
+    (w as usize & !1) as *mut Hot
 }
 
 /// What a free takes off `Hot::room`: one of each counter.
@@ -168,6 +221,8 @@ impl Hot {
         room: 0,
         class: 0,
         limit: 0,
+        seen: 0,
+        counted: false,
     };
 }
 
@@ -255,13 +310,13 @@ pub fn empty_heap() -> *mut Heap {
 /// Secure mode: the per-process secret mixed into each free block's cookie.
 pub static SECRET: AtomicUsize = AtomicUsize::new(0);
 
-/// The free cookie of block `a` of span `s`: the address of the hot list
-/// of the span's class in its heap (`Slab::hot`, set when the span is
-/// carved for the heap and kept while it has blocks), which the free fast
-/// path loads anyway to push the block (a live block's second word only
-/// equals it if the program copied it out of a freed block: nothing hands
-/// the program a hot list's address; malloc clears it to 0, which no list's
-/// address is); in secure mode the per-process secret mixed with the
+/// The free cookie of block `a` of span `s`: the span's `Slab::hot` word
+/// (the address of its class's hot list in its heap, bit 0 set when the
+/// list is counted; set when the span is carved for the heap and kept while
+/// it has blocks), which the free fast path loads anyway to push the block
+/// (a live block's second word only equals it if the program copied it out
+/// of a freed block: nothing hands the program a hot list's address; malloc
+/// clears it to 0, which no list's address is); in secure mode the per-process secret mixed with the
 /// block's address, so that it cannot be guessed and a cookie copied from
 /// one freed block does not pass for another's.
 #[inline(always)]
@@ -462,7 +517,9 @@ fn prefetch(p: *const Block) {
 /// and prefetch the block after it: a list whose blocks other threads freed
 /// (collected from the remote lists) or that has not been used for a while
 /// is walked at the pace of its cache misses otherwise, one pop waiting for
-/// the last (producer/consumer 1.7-2.0x; the tight pair loop 0.93x).
+/// the last (producer/consumer 1.7-2.0x; the tight pair loop 0.93x). Each
+/// pop adds one to `room`: room given back on a counted list, a malloc
+/// counted towards the next tick on an uncounted one (`pop_tick` at 0).
 #[inline(always)]
 unsafe fn pop_hot(t: *mut Hot) -> *mut u8 {
     // SAFETY: `t.head` is non-null and owned by the calling thread.
@@ -471,7 +528,11 @@ unsafe fn pop_hot(t: *mut Hot) -> *mut u8 {
         let next = (*b).next;
         (*t).head = next;
         prefetch(next);
-        (*t).room = (*t).room.wrapping_add(1);
+        let r = (*t).room.wrapping_add(1);
+        (*t).room = r;
+        if r == 0 {
+            return pop_tick(t, b);
+        }
         // (The unchecked measurement build leaves no free mark to clear.)
         #[cfg(not(feature = "unchecked"))]
         {
@@ -479,6 +540,36 @@ unsafe fn pop_hot(t: *mut Hot) -> *mut u8 {
         }
         b.cast()
     }
+}
+
+/// The malloc that brought `room` of hot list `t` to 0, handing out `b`
+/// (just popped): on an uncounted list, the `TICK_FREES`-th since the last
+/// tick, which runs the heap's clock tick now. (A counted list's room never
+/// gets there: its high half stays below `TICK_FREES`.)
+#[cold]
+#[inline(never)]
+unsafe fn pop_tick(t: *mut Hot, b: *mut Block) -> *mut u8 {
+    // SAFETY: `t` is `hot[t.class]` of the calling thread's heap; `b` is
+    // the block just taken off it.
+    unsafe {
+        #[cfg(not(feature = "unchecked"))]
+        {
+            (*b).cookie = 0;
+        }
+        if !(*t).counted {
+            (*t).room = POPS_START;
+            tick(heap_of(t));
+        }
+        b.cast()
+    }
+}
+
+/// The heap whose `hot` array holds list `t`.
+#[inline]
+fn heap_of(t: *mut Hot) -> *mut Heap {
+    // SAFETY (of the arithmetic): `t` is `hot[t.class]` of a heap.
+    let c = unsafe { (*t).class as usize };
+    (t as usize - core::mem::offset_of!(Heap, hot) - c * core::mem::size_of::<Hot>()) as *mut Heap
 }
 
 /// Hand out a block of `s` (owned, `s.free` not empty), whose class's hot
@@ -494,8 +585,10 @@ unsafe fn hand_out(h: *mut Heap, s: *mut Slab) -> *mut u8 {
         let t = &raw mut (*h).hot[(*s).class as usize];
         debug_assert!((*t).head.is_null());
         (*t).head = (*s).free;
-        let limit = (*t).limit as u32;
-        (*t).room = room_word(limit, limit);
+        if (*t).counted {
+            let limit = (*t).limit as u32;
+            (*t).room = room_word(limit, limit);
+        }
         (*s).free = null_mut();
         pop_hot(t)
     }
@@ -552,6 +645,7 @@ unsafe fn refill(h: *mut Heap, c: usize) -> *mut u8 {
             }
             mark_full(s);
         }
+        flush_idle(h);
         let s = new_span(h, c);
         if s.is_null() {
             return null_mut();
@@ -589,7 +683,7 @@ unsafe fn live(s: *mut Slab) -> u32 {
             b = link(b);
         }
         if !(*s).hot.is_null() {
-            let mut b = (*(*s).hot).head;
+            let mut b = (*hot_list((*s).hot)).head;
             while !b.is_null() && n != 0 {
                 let a = b as usize;
                 if ss::slab_of(ss::of(a), a) == s {
@@ -935,19 +1029,31 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
         #[cfg(feature = "unchecked")]
         if tls::is_thread_pointer((*s).tp) {
             let b = a as *mut Block;
-            (*b).next = (*(*s).hot).head;
-            push_hot((*s).hot, b);
+            let w = (*s).hot;
+            if w as usize & 1 == 0 {
+                (*b).next = (*w).head;
+                (*w).head = b;
+            } else {
+                let t = hot_list(w);
+                (*b).next = (*t).head;
+                push_hot(t, b);
+            }
             return true;
         }
         let off = a.wrapping_sub((*s).start) as u64;
         if off.wrapping_mul((*s).div_m) < (*s).lim {
             let b = a as *mut Block;
-            // The owner's free; the cookie (here the hot list's address, as
+            // The owner's free; the cookie (here the span's hot word, as
             // secure mode never gets this far) says whether it is free.
-            let t = (*s).hot;
-            if tls::is_thread_pointer((*s).tp) && (*b).cookie != t as usize {
-                write_free(b, t);
-                push_hot(t, b);
+            let w = (*s).hot;
+            if tls::is_thread_pointer((*s).tp) && (*b).cookie != w as usize {
+                if w as usize & 1 == 0 {
+                    // Uncounted: `w` is the list itself.
+                    write_free(b, w, w);
+                    (*w).head = b;
+                } else {
+                    free_counted(w, b);
+                }
                 return true;
             }
         }
@@ -956,21 +1062,34 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
 }
 
 /// Write both words of block `b`, freed onto hot list `t`: its link (the
-/// list's head) and its free cookie (the list's address), as two 8-byte
-/// stores (a 16-byte copy from the list was slower: docs/DESIGN.md, "Tried
-/// and not kept").
+/// list's head) and its free cookie (`w`, the span's hot word), as two
+/// 8-byte stores (a 16-byte copy from the list was slower: docs/DESIGN.md,
+/// "Tried and not kept").
 #[inline(always)]
-unsafe fn write_free(b: *mut Block, t: *mut Hot) {
+unsafe fn write_free(b: *mut Block, t: *mut Hot, w: *mut Hot) {
     // SAFETY: `t` is a real heap's hot list; `b` is a block the caller
     // owns, at least 16 bytes long (`Block`'s two words).
     unsafe {
         (*b).next = (*t).head;
-        (*b).cookie = t as usize;
+        (*b).cookie = w as usize;
+    }
+}
+
+/// The owner's free of block `b` onto a counted hot list, `w` its span's
+/// hot word (bit 0 set): out of line, so that the uncounted push stays
+/// short.
+#[inline(never)]
+unsafe fn free_counted(w: *mut Hot, b: *mut Block) {
+    // SAFETY: as write_free and push_hot; the caller checked the block.
+    unsafe {
+        let t = hot_list(w);
+        write_free(b, t, w);
+        push_hot(t, b);
     }
 }
 
 /// Push block `b` (the owner's free, its link to `t.head` and its cookie
-/// written) on hot list `t`; every `TICK_FREES`-th free also checks the
+/// written) on counted hot list `t`; every `TICK_FREES`-th free also checks the
 /// list's bound and the clock.
 #[inline(always)]
 unsafe fn push_hot(t: *mut Hot, b: *mut Block) {
@@ -987,7 +1106,7 @@ unsafe fn push_hot(t: *mut Hot, b: *mut Block) {
     }
 }
 
-/// Every `TICK_FREES`-th free into hot list `t` (the caller's): if the room
+/// Every `TICK_FREES`-th free into counted hot list `t` (the caller's): if the room
 /// ran out, double the list's bound while the heap's budget allows, else
 /// give the older half back to the spans; then run the heap's clock tick
 /// (purge, maintenance).
@@ -997,8 +1116,7 @@ unsafe fn hot_check(t: *mut Hot) {
     // address follows from the field's offset.
     unsafe {
         let c = (*t).class as usize;
-        let h = (t as usize - core::mem::offset_of!(Heap, hot) - c * core::mem::size_of::<Hot>())
-            as *mut Heap;
+        let h = heap_of(t);
         let limit = (*t).limit as u32;
         let room = (*t).room & 0xffff;
         if room == 0 || room > 0x8000 {
@@ -1044,7 +1162,9 @@ unsafe fn flush_hot(t: *mut Hot, half: bool) {
         } else {
             (*t).head = null_mut();
         }
-        (*t).room = room_word(limit, limit - kept);
+        if (*t).counted {
+            (*t).room = room_word(limit, limit - kept);
+        }
         while !rest.is_null() {
             let next = (*rest).next;
             let a = rest as usize;
@@ -1063,7 +1183,7 @@ unsafe fn reset_hot(h: *mut Heap, c: usize) {
         flush_hot(t, false);
         let base = base_limit(c);
         let limit = (*t).limit as u32;
-        if limit > base {
+        if (*t).counted && limit > base {
             (*h).hot_extra -= (limit - base) as usize * INFO[c].size as usize;
             (*t).limit = base as u16;
             (*t).room = room_word(base, base);
@@ -1077,6 +1197,28 @@ unsafe fn flush_all(h: *mut Heap) {
     unsafe {
         for c in 0..NUM_CLASSES {
             reset_hot(h, c);
+        }
+    }
+}
+
+/// Before heap `h` takes a new span: empty into their spans the uncounted
+/// hot lists that have had no malloc since the last call (their `room` has
+/// not moved), so that blocks of a class the program stopped allocating
+/// (freed in bulk, or left behind by a realloc that grew) go back where
+/// they can be reused for another class, rather than wait for the next
+/// purge delay's `flush_all`.
+unsafe fn flush_idle(h: *mut Heap) {
+    // SAFETY: the caller owns `h`.
+    unsafe {
+        for c in 0..NUM_CLASSES {
+            let t = &raw mut (*h).hot[c];
+            if (*t).counted {
+                continue;
+            }
+            if !(*t).head.is_null() && (*t).room == (*t).seen {
+                flush_hot(t, false);
+            }
+            (*t).seen = (*t).room;
         }
     }
 }
@@ -1532,8 +1674,13 @@ unsafe fn thread_init() -> *mut Heap {
                     ..Heap::EMPTY
                 });
                 for c in 0..NUM_CLASSES {
-                    (*h).hot[c].class = c as u16;
-                    (*h).hot[c].limit = base_limit(c) as u16;
+                    let t = &raw mut (*h).hot[c];
+                    (*t).class = c as u16;
+                    (*t).limit = base_limit(c) as u16;
+                    (*t).counted = counted_class(c);
+                    if !(*t).counted {
+                        (*t).room = POPS_START;
+                    }
                 }
                 // Secure mode keeps the direct table on EMPTY_HOT: no fast
                 // path.
@@ -1831,12 +1978,14 @@ mod tests {
     }
 
     #[test]
-    fn the_hot_list_hands_out_the_latest_free_and_stays_bounded() {
+    fn a_counted_hot_list_hands_out_the_latest_free_and_stays_bounded() {
         let _s = serial();
         std::thread::spawn(|| {
-            let ps = blocks(3000, 64);
+            // 2 KiB blocks: a bound of 64 blocks, so a counted list.
+            let size = 2048;
+            let ps = blocks(3000, size);
             let h = tls::heap();
-            let c = sizeclass::class_of(64);
+            let c = sizeclass::class_of(size);
             // SAFETY: the blocks are this thread's, each freed once; the
             // hot lists and slabs read are its own.
             unsafe {
@@ -1854,17 +2003,18 @@ mod tests {
                 for &p in &ps[..10] {
                     free(p as *mut u8);
                 }
-                let q = malloc(64) as usize;
+                assert!((*h).hot[c].counted);
+                let q = malloc(size) as usize;
                 assert_eq!(q, ps[9], "the block freed last comes back first");
                 free(q as *mut u8);
                 for &p in &ps[10..] {
                     free(p as *mut u8);
                     let n = hot_len(h, c);
-                    // The list holds the last refill's batch (128 blocks of
-                    // 64 B) plus at most `limit` frees, and up to
+                    // The list holds the last refill's batch (at most a
+                    // span's blocks) plus at most `limit` frees, and up to
                     // TICK_FREES more until the next check sees it full.
                     assert!(
-                        n <= (*h).hot[c].limit as u32 + 128 + TICK_FREES,
+                        n <= (*h).hot[c].limit as u32 + INFO[c].count + TICK_FREES,
                         "hot list of {n} blocks"
                     );
                 }
@@ -1877,11 +2027,91 @@ mod tests {
                         "span counts agree with the lists"
                     );
                 }
+                // (Not the spans again: malloc_trim may unmap those it
+                // empties.)
                 trim();
                 assert_eq!(hot_len(h, c), 0, "malloc_trim empties the hot lists");
-                for &(s, others) in &before {
-                    assert_eq!(live(s as *mut Slab), others);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn an_uncounted_hot_list_ticks_on_mallocs_and_empties_when_idle() {
+        let _s = serial();
+        std::thread::spawn(|| {
+            let (a, b) = (64, 48);
+            let ps = blocks(3000, a);
+            let h = tls::heap();
+            let (ca, cb) = (sizeclass::class_of(a), sizeclass::class_of(b));
+            // SAFETY: the blocks are this thread's, each freed once; the
+            // hot lists and heap fields read and set are its own.
+            unsafe {
+                assert!(!(*h).hot[ca].counted && !(*h).hot[cb].counted);
+                // No purge-delay flush during the test: only what is tested
+                // empties the lists.
+                (*h).hot_flush_at = u64::MAX;
+                // Blocks out per span, and how many of them are ours.
+                let span = |p: usize| ss::slab_of(ss::of(p), p) as usize;
+                let mut out: std::collections::HashMap<usize, u32> = Default::default();
+                for &p in &ps {
+                    *out.entry(span(p)).or_insert(0) += 1;
                 }
+                let before: Vec<(usize, u32)> = out
+                    .iter()
+                    .map(|(&s, &k)| (s, live(s as *mut Slab) - k))
+                    .collect();
+                for &p in &ps {
+                    free(p as *mut u8);
+                }
+                assert!(
+                    hot_len(h, ca) >= 3000,
+                    "uncounted: every free stays on the list"
+                );
+                for &(s, others) in &before {
+                    assert_eq!(
+                        live(s as *mut Slab),
+                        others,
+                        "span counts agree with the list"
+                    );
+                }
+                // The TICK_FREES-th malloc from the list runs the tick.
+                (*h).hot[ca].room = POPS_START;
+                (*h).hot_flush_at = 0;
+                let qs: Vec<usize> = (0..TICK_FREES - 1).map(|_| malloc(a) as usize).collect();
+                assert_eq!(
+                    (*h).hot_flush_at,
+                    0,
+                    "no tick before the {TICK_FREES}th malloc"
+                );
+                let last = malloc(a) as usize;
+                assert_ne!(
+                    (*h).hot_flush_at,
+                    0,
+                    "the {TICK_FREES}th malloc ran the tick"
+                );
+                assert_eq!(hot_len(h, ca), 0, "the tick's flush emptied the list");
+                free(last as *mut u8);
+                for &q in &qs {
+                    free(q as *mut u8);
+                }
+                // Idle: no malloc of class a while class b takes new spans.
+                (*h).hot_flush_at = u64::MAX;
+                assert!(hot_len(h, ca) >= TICK_FREES);
+                let bs = blocks(20_000, b);
+                assert_eq!(hot_len(h, ca), 0, "the idle list went back to its spans");
+                // ... which, emptied, served class b: some of its blocks are
+                // where our 64 B blocks were.
+                let reused = bs.iter().any(|&q| {
+                    ps.iter()
+                        .any(|&p| q / sizeclass::SLAB_SIZE == p / sizeclass::SLAB_SIZE)
+                });
+                assert!(reused, "no 48 B block in the 64 B blocks' slabs");
+                for &p in &bs {
+                    free(p as *mut u8);
+                }
+                (*h).hot_flush_at = 0;
             }
         })
         .join()

@@ -292,7 +292,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             hot: if heap.is_null() {
                 null_mut()
             } else {
-                &raw mut (*heap).hot[c]
+                crate::heap::hot_word(heap, c)
             },
             local_free: null_mut(),
             start: ss as usize + (i << SLAB_SHIFT),
