@@ -127,7 +127,7 @@ unsafe fn has_remote(h: *mut Heap) -> bool {
 ///   up to 1 KiB by default): the free fast path pushes and counts nothing,
 ///   so it writes no counter that the next free must read back (a chain
 ///   through memory that made a tight loop's free 0.35 ns slower: see
-///   docs/DESIGN.md). `room` counts mallocs up from `-TICK_FREES`; the one
+///   docs/DESIGN.md, "Uncounted hot lists"). `room` counts mallocs up from `-TICK_FREES`; the one
 ///   that brings it to 0 runs the heap's clock tick (`pop_tick`), so a
 ///   thread whose mallocs and frees all stay on the fast paths still
 ///   returns memory after the purge delay. Such a list is not bounded by
@@ -316,9 +316,10 @@ pub static SECRET: AtomicUsize = AtomicUsize::new(0);
 /// it has blocks), which the free fast path loads anyway to push the block
 /// (a live block's second word only equals it if the program copied it out
 /// of a freed block: nothing hands the program a hot list's address; malloc
-/// clears it to 0, which no list's address is); in secure mode the per-process secret mixed with the
-/// block's address, so that it cannot be guessed and a cookie copied from
-/// one freed block does not pass for another's.
+/// clears it to 0, which no list's address is); in secure mode the
+/// per-process secret mixed with the block's address, so that it cannot be
+/// guessed and a cookie copied from one freed block does not pass for
+/// another's.
 #[inline(always)]
 fn cookie(s: *mut Slab, a: usize) -> usize {
     if config::secure() {
@@ -1030,12 +1031,11 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
         if tls::is_thread_pointer((*s).tp) {
             let b = a as *mut Block;
             let w = (*s).hot;
-            if w as usize & 1 == 0 {
-                (*b).next = (*w).head;
-                (*w).head = b;
+            let t = hot_list(w);
+            (*b).next = (*t).head;
+            if w == t {
+                (*t).head = b;
             } else {
-                let t = hot_list(w);
-                (*b).next = (*t).head;
                 push_hot(t, b);
             }
             return true;
@@ -1089,8 +1089,8 @@ unsafe fn free_counted(w: *mut Hot, b: *mut Block) {
 }
 
 /// Push block `b` (the owner's free, its link to `t.head` and its cookie
-/// written) on counted hot list `t`; every `TICK_FREES`-th free also checks the
-/// list's bound and the clock.
+/// written) on counted hot list `t`; every `TICK_FREES`-th free also checks
+/// the list's bound and the clock.
 #[inline(always)]
 unsafe fn push_hot(t: *mut Hot, b: *mut Block) {
     // SAFETY: the caller owns `t` (it passed the owner test of the span
@@ -1106,8 +1106,8 @@ unsafe fn push_hot(t: *mut Hot, b: *mut Block) {
     }
 }
 
-/// Every `TICK_FREES`-th free into counted hot list `t` (the caller's): if the room
-/// ran out, double the list's bound while the heap's budget allows, else
+/// Every `TICK_FREES`-th free into counted hot list `t` (the caller's): if
+/// the room ran out, double the list's bound while the heap's budget allows, else
 /// give the older half back to the spans; then run the heap's clock tick
 /// (purge, maintenance).
 #[inline(never)]
@@ -1964,6 +1964,22 @@ mod tests {
         .unwrap();
     }
 
+    /// For each span holding one of the blocks `ps` (all out): the span and
+    /// how many of its blocks out are not among them (an adopted heap may
+    /// hold other tests' blocks).
+    unsafe fn others_out(ps: &[usize]) -> Vec<(usize, u32)> {
+        let mut out: std::collections::HashMap<usize, u32> = Default::default();
+        for &p in ps {
+            // SAFETY: `p` is a block of a live SuperSlab.
+            *out.entry(unsafe { ss::slab_of(ss::of(p), p) } as usize)
+                .or_insert(0) += 1;
+        }
+        // SAFETY: the spans are live (they hold blocks that are out).
+        out.iter()
+            .map(|(&s, &k)| (s, unsafe { live(s as *mut Slab) } - k))
+            .collect()
+    }
+
     /// Blocks on the hot list of class `c` of heap `h`.
     unsafe fn hot_len(h: *mut Heap, c: usize) -> u32 {
         let mut n = 0;
@@ -1989,17 +2005,7 @@ mod tests {
             // SAFETY: the blocks are this thread's, each freed once; the
             // hot lists and slabs read are its own.
             unsafe {
-                // Blocks out per span, and how many of them are ours (an
-                // adopted heap may hold other tests' blocks).
-                let span = |p: usize| ss::slab_of(ss::of(p), p) as usize;
-                let mut out: std::collections::HashMap<usize, u32> = Default::default();
-                for &p in &ps {
-                    *out.entry(span(p)).or_insert(0) += 1;
-                }
-                let before: Vec<(usize, u32)> = out
-                    .iter()
-                    .map(|(&s, &k)| (s, live(s as *mut Slab) - k))
-                    .collect();
+                let before = others_out(&ps);
                 for &p in &ps[..10] {
                     free(p as *mut u8);
                 }
@@ -2052,16 +2058,7 @@ mod tests {
                 // No purge-delay flush during the test: only what is tested
                 // empties the lists.
                 (*h).hot_flush_at = u64::MAX;
-                // Blocks out per span, and how many of them are ours.
-                let span = |p: usize| ss::slab_of(ss::of(p), p) as usize;
-                let mut out: std::collections::HashMap<usize, u32> = Default::default();
-                for &p in &ps {
-                    *out.entry(span(p)).or_insert(0) += 1;
-                }
-                let before: Vec<(usize, u32)> = out
-                    .iter()
-                    .map(|(&s, &k)| (s, live(s as *mut Slab) - k))
-                    .collect();
+                let before = others_out(&ps);
                 for &p in &ps {
                     free(p as *mut u8);
                 }
