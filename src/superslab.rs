@@ -62,8 +62,9 @@ pub struct Slab {
     /// See `sizeclass::ClassInfo::div_m`.
     pub div_m: u64,
     /// The thread pointer (`tls::thread_pointer`) of the thread that owns
-    /// the span's heap, or 0: the free fast path's owner test, one load and
-    /// one compare with `%fs:0`. Never a thread that does not own the heap:
+    /// the span's heap, bit 0 set when the class's hot lists are counted
+    /// (`heap::span_tp`), or 0: the free fast path's owner test, one load and
+    /// one compare with `%fs:0` (two for a counted span). Never a thread that does not own the heap:
     /// it is set when the owner takes the span or frees into it on the slow
     /// path, and cleared in all the heap's SuperSlabs before the heap changes
     /// hands (`heap::disown`), so a thread that reuses an exited thread's
@@ -299,7 +300,11 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             lim: 0,
             div_m: info.div_m,
             // SAFETY: a non-null `heap` is the caller's own.
-            tp: if heap.is_null() { 0 } else { (*heap).tp },
+            tp: if heap.is_null() {
+                0
+            } else {
+                crate::heap::span_tp(heap, c)
+            },
             until_wake: 0,
             wake: 0,
             full: 0,
