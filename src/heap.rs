@@ -127,7 +127,7 @@ unsafe fn has_remote(h: *mut Heap) -> bool {
 ///   up to 1 KiB by default): the free fast path pushes and counts nothing,
 ///   so it writes no counter that the next free must read back (a chain
 ///   through memory that made a tight loop's free 0.35 ns slower: see
-///   docs/DESIGN.md, "Uncounted hot lists"). `room` counts mallocs up from `-TICK_FREES`; the one
+///   docs/DESIGN.md, "Uncounted hot lists"). `room` counts mallocs up from `-TICK_POPS`; the one
 ///   that brings it to 0 runs the heap's clock tick (`pop_tick`), so a
 ///   thread whose mallocs and frees all stay on the fast paths still
 ///   returns memory after the purge delay. Such a list is not bounded by
@@ -181,8 +181,15 @@ pub fn counted_class(c: usize) -> bool {
     base_limit(c) < UNCOUNTED_MIN
 }
 
-/// `Hot::room` of an uncounted list `TICK_FREES` mallocs before its tick.
-const POPS_START: u32 = 0u32.wrapping_sub(TICK_FREES);
+/// Mallocs from an uncounted list between two of its clock ticks. A tick
+/// reads the clock (about 20 ns through the vDSO), so on a list that serves
+/// a malloc every few nanoseconds every 128th malloc paying for it cost
+/// about 0.15 ns a malloc; every 256th, half that. A program that allocates
+/// even a few blocks a millisecond still ticks several times a second.
+const TICK_POPS: u32 = 256;
+
+/// `Hot::room` of an uncounted list `TICK_POPS` mallocs before its tick.
+const POPS_START: u32 = 0u32.wrapping_sub(TICK_POPS);
 
 /// `Slab::hot` for class `c`'s list in heap `h`: its address, bit 0 set when
 /// it is counted.
@@ -573,7 +580,7 @@ unsafe fn pop_hot(t: *mut Hot) -> *mut u8 {
 }
 
 /// The malloc that brought `room` of hot list `t` to 0, handing out `b`
-/// (just popped): on an uncounted list, the `TICK_FREES`-th since the last
+/// (just popped): on an uncounted list, the `TICK_POPS`-th since the last
 /// tick, which runs the heap's clock tick now. (A counted list's room never
 /// gets there: its high half stays below `TICK_FREES`.)
 #[cold]
@@ -2131,20 +2138,20 @@ mod tests {
                         "span counts agree with the list"
                     );
                 }
-                // The TICK_FREES-th malloc from the list runs the tick.
+                // The TICK_POPS-th malloc from the list runs the tick.
                 (*h).hot[ca].room = POPS_START;
                 (*h).hot_flush_at = 0;
-                let qs: Vec<usize> = (0..TICK_FREES - 1).map(|_| malloc(a) as usize).collect();
+                let qs: Vec<usize> = (0..TICK_POPS - 1).map(|_| malloc(a) as usize).collect();
                 assert_eq!(
                     (*h).hot_flush_at,
                     0,
-                    "no tick before the {TICK_FREES}th malloc"
+                    "no tick before the {TICK_POPS}th malloc"
                 );
                 let last = malloc(a) as usize;
                 assert_ne!(
                     (*h).hot_flush_at,
                     0,
-                    "the {TICK_FREES}th malloc ran the tick"
+                    "the {TICK_POPS}th malloc ran the tick"
                 );
                 assert_eq!(hot_len(h, ca), 0, "the tick's flush emptied the list");
                 free(last as *mut u8);
@@ -2153,7 +2160,7 @@ mod tests {
                 }
                 // Idle: no malloc of class a while class b takes new spans.
                 (*h).hot_flush_at = u64::MAX;
-                assert!(hot_len(h, ca) >= TICK_FREES);
+                assert!(hot_len(h, ca) >= TICK_POPS);
                 let bs = blocks(20_000, b);
                 assert_eq!(hot_len(h, ca), 0, "the idle list went back to its spans");
                 // ... which, emptied, served class b: some of its blocks are
