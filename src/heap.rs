@@ -437,6 +437,9 @@ fn next_random(h: *mut Heap) -> u64 {
 // malloc
 
 /// The fast path for sizes up to 1 KiB: pop the class's hot list.
+/// Everything else is one jump to `malloc_miss`, with `size` still in the
+/// register it came in (two instructions fewer than deciding between the
+/// refill and the slow path here, which kept a copy of it).
 #[inline(always)]
 pub unsafe fn malloc(size: usize) -> *mut u8 {
     if size <= TINY_MAX {
@@ -444,14 +447,27 @@ pub unsafe fn malloc(size: usize) -> *mut u8 {
         // direct entries always point at a valid hot list (maybe EMPTY_HOT,
         // which is always empty).
         unsafe {
-            let h = tls::heap();
-            let t = (*h).direct[(size + 15) >> 4];
+            let t = (*tls::heap()).direct[(size + 15) >> 4];
             if !(*t).head.is_null() {
                 return pop_hot(t);
             }
+        }
+    }
+    // SAFETY: no precondition beyond a valid size.
+    unsafe { malloc_miss(size) }
+}
+
+/// The fast path's miss: a hot list that ran dry is refilled straight away
+/// (its class is known, the thread is set up); the empty heap's lists, and
+/// sizes above 1 KiB, take the slow path.
+#[inline(never)]
+unsafe fn malloc_miss(size: usize) -> *mut u8 {
+    if size <= TINY_MAX {
+        // SAFETY: as in `malloc`.
+        unsafe {
+            let h = tls::heap();
+            let t = (*h).direct[(size + 15) >> 4];
             if t != EH {
-                // The hot list ran dry: refill it straight away (its class
-                // is known; the thread is set up).
                 return refill_current(h, t);
             }
         }
