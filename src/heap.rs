@@ -1050,56 +1050,52 @@ unsafe fn avail_remove(h: *mut Heap, x: *mut SuperSlab) {
 // ---------------------------------------------------------------------------
 // free
 
-/// The fast path: a valid block of a SuperSlab owned by this thread goes on
-/// its slab's local free list. Anything else takes `free_slow`.
+/// The fast path: a valid block of an uncounted span of the arena owned by
+/// this thread goes on its hot list. Everything else is one jump to
+/// `free_miss`, with `p` still in the register it came in.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     let a = p as usize;
-    match crate::arena::span_of(a) {
+    if let Some(s) = crate::arena::span_of(a) {
         // SAFETY: the arena's table gives a live descriptor: of the span at
         // `a`, or one whose `lim` is 0, which no address passes.
-        Some(s) => unsafe {
-            if free_local(s, a) {
-                return;
-            }
-        },
-        // SAFETY: any pointer may go there.
-        None => return unsafe { free_outside_arena(p) },
+        if unsafe { free_uncounted(s, a) } {
+            return;
+        }
     }
-    // SAFETY: any pointer may reach the slow path; it validates everything.
-    unsafe { free_slow(p, "free") }
+    // SAFETY: any pointer may go there.
+    unsafe { free_miss(p) }
 }
 
-/// The owner's free of block `a` of span `s` (a live descriptor, maybe one
-/// with `lim == 0`): false, changing nothing, unless `a` is the start of a
-/// block of `s` that is out and the calling thread owns `s` (then the block
-/// goes on `s.local_free`).
+/// Whether `a` is the start of a block of span `s` (a live descriptor,
+/// maybe one with `lim == 0`, which no address passes).
 #[inline(always)]
-unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
+unsafe fn block_start(s: *mut Slab, a: usize) -> bool {
+    // SAFETY: `s` is a live descriptor.
+    unsafe { (a.wrapping_sub((*s).start) as u64).wrapping_mul((*s).div_m) < (*s).lim }
+}
+
+/// The owner's free of block `a` of uncounted span `s` (a live descriptor,
+/// maybe one with `lim == 0`): false, changing nothing, unless `a` is the
+/// start of a block of `s` that is out, `s` is uncounted and the calling
+/// thread owns it (then the block goes on its hot list).
+#[inline(always)]
+unsafe fn free_uncounted(s: *mut Slab, a: usize) -> bool {
     // SAFETY: `s` is a live descriptor; the block is only written once it is
     // known to be a block of `s`, out, and ours.
     unsafe {
+        let b = a as *mut Block;
+        // (`Slab::tp` has bit 0 set on a counted span: see `span_tp`.)
         #[cfg(feature = "unchecked")]
-        {
-            let b = a as *mut Block;
+        if tls::is_thread_pointer((*s).tp) {
             let w = (*s).hot;
-            if tls::is_thread_pointer((*s).tp) {
-                (*b).next = (*w).head;
-                (*w).head = b;
-                return true;
-            }
-            if tls::is_thread_pointer((*s).tp ^ 1) {
-                let t = hot_list(w);
-                (*b).next = (*t).head;
-                push_hot(t, b);
-                return true;
-            }
+            (*b).next = (*w).head;
+            (*w).head = b;
+            return true;
         }
-        let off = a.wrapping_sub((*s).start) as u64;
-        if off.wrapping_mul((*s).div_m) < (*s).lim {
-            let b = a as *mut Block;
-            // The owner's free; the cookie (here the span's hot word, as
-            // secure mode never gets this far) says whether it is free.
+        if block_start(s, a) {
+            // The cookie (here the span's hot word, as secure mode never
+            // gets this far) says whether the block is free.
             let w = (*s).hot;
             if tls::is_thread_pointer((*s).tp) {
                 // Ours, and uncounted (`w` is the list itself). (`already_free`
@@ -1112,17 +1108,58 @@ unsafe fn free_local(s: *mut Slab, a: usize) -> bool {
                 (*w).head = b;
                 return true;
             }
-            if tls::is_thread_pointer((*s).tp ^ 1) {
-                // Ours, counted.
-                if (*b).cookie == w as usize {
-                    return false;
-                }
+        }
+        false
+    }
+}
+
+/// The owner's free of block `a` of counted span `s`, as `free_uncounted`.
+#[inline(always)]
+unsafe fn free_counted_span(s: *mut Slab, a: usize) -> bool {
+    // SAFETY: as in `free_uncounted`.
+    unsafe {
+        let b = a as *mut Block;
+        #[cfg(feature = "unchecked")]
+        if tls::is_thread_pointer((*s).tp ^ 1) {
+            let t = hot_list((*s).hot);
+            (*b).next = (*t).head;
+            push_hot(t, b);
+            return true;
+        }
+        if block_start(s, a) && tls::is_thread_pointer((*s).tp ^ 1) {
+            let w = (*s).hot;
+            if (*b).cookie != w as usize {
                 free_counted(w, b);
                 return true;
             }
         }
         false
     }
+}
+
+/// Every free the fast path does not take: a counted span's (its own
+/// owner's push), a SuperSlab outside the arena, and the slow path for the
+/// rest (another thread's block, a block already free, large blocks,
+/// pointers hakmem does not know).
+#[inline(never)]
+unsafe fn free_miss(p: *mut u8) {
+    let a = p as usize;
+    let s = match crate::arena::span_of(a) {
+        Some(s) => s,
+        None => match registry::superslab_base(a) {
+            // SAFETY: the registry says a SuperSlab header is mapped at
+            // `base`; span_head always points at a descriptor of it.
+            Some(base) => unsafe { ss::slab_of(base as *mut SuperSlab, a) },
+            // SAFETY: any pointer may reach the slow path.
+            None => return unsafe { free_slow(p, "free") },
+        },
+    };
+    // SAFETY: `s` is a live descriptor (as in `free`).
+    if unsafe { free_counted_span(s, a) || free_uncounted(s, a) } {
+        return;
+    }
+    // SAFETY: any pointer may reach the slow path; it validates everything.
+    unsafe { free_slow(p, "free") }
 }
 
 /// The free fast path's answer for a block whose free mark is set: false,
@@ -1308,23 +1345,6 @@ unsafe fn push_local(s: *mut Slab, b: *mut Block) {
             settle((*s).heap, s);
         }
     }
-}
-
-/// free of an address outside the arena: a SuperSlab mapped on its own
-/// (found through the registry) takes the same local free; anything else
-/// the slow path.
-#[inline(never)]
-unsafe fn free_outside_arena(p: *mut u8) {
-    let a = p as usize;
-    if let Some(base) = registry::superslab_base(a) {
-        // SAFETY: the registry says a SuperSlab header is mapped at `base`;
-        // span_head always points at a descriptor of it.
-        if unsafe { free_local(ss::slab_of(base as *mut SuperSlab, a), a) } {
-            return;
-        }
-    }
-    // SAFETY: any pointer may reach the slow path; it validates everything.
-    unsafe { free_slow(p, "free") }
 }
 
 /// A block went back to its (owned) slab: leave the full state, or retire
