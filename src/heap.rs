@@ -154,9 +154,9 @@ unsafe fn has_remote(h: *mut Heap) -> bool {
 /// block of the class in the heap (`cookie`). The span's owner copy
 /// `Slab::tp` has bit 0 set the same way (`span_tp`), so the free fast
 /// path's owner test, a compare with `%fs:0` it makes anyway, passes only
-/// for an uncounted span; a counted span's free passes a second compare,
-/// with the bit flipped. (A separate test of the hot word's bit cost every
-/// uncounted free one more test and jump.)
+/// for an uncounted span; a counted span's free (in `free_miss`) passes a
+/// second compare, with the bit flipped. (A separate test of the hot word's
+/// bit cost every uncounted free one more test and jump.)
 #[repr(C, align(16))]
 pub struct Hot {
     pub head: *mut Block,
