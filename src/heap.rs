@@ -127,17 +127,17 @@ unsafe fn has_remote(h: *mut Heap) -> bool {
 ///   up to 1 KiB by default): the free fast path pushes and counts nothing,
 ///   so it writes no counter that the next free must read back (a chain
 ///   through memory that made a tight loop's free 0.35 ns slower: see
-///   docs/DESIGN.md, "Uncounted hot lists"). `room` counts mallocs up from `-TICK_POPS`; the one
-///   that brings it to 0 runs the heap's clock tick (`pop_tick`), so a
-///   thread whose mallocs and frees all stay on the fast paths still
-///   returns memory after the purge delay. Such a list is not bounded by
-///   count: it is emptied into its spans once per purge delay (`tick`), and
-///   when the heap is about to take a new span while the list has not been
-///   popped since the last time it was (`flush_idle`), so that blocks of a
-///   class the program stopped allocating do not keep spans from being
-///   reused for another.
+///   docs/DESIGN.md, "Uncounted hot lists"). `room` counts mallocs up
+///   from `-TICK_POPS`; the one that brings it to 0 runs the heap's clock
+///   tick (`pop_tick`), so a thread whose mallocs and frees all stay on the
+///   fast paths still returns memory after the purge delay. Such a list is
+///   not bounded by count: it is emptied into its spans once per purge
+///   delay (`tick`), and when the heap is about to take a new span while
+///   the list has not been popped since the last time it was
+///   (`flush_idle`), so that blocks of a class the program stopped
+///   allocating do not keep spans from being reused for another.
 /// - **Counted** (the others: bigger blocks, or a small `HAKMEM_HOT_KB`):
-///   `room` holds two counters, so that the free fast path keeps both with
+///   `room` holds two counters, so that a counted free keeps both with
 ///   one subtraction of `ROOM_FREE` and one jump on its borrow. The low half
 ///   is the room left: a refill sets it to the list's `limit`, each free
 ///   takes one off and each malloc adds one back, so while it has not
@@ -2110,7 +2110,7 @@ mod tests {
                     free(p as *mut u8);
                 }
                 assert!((*h).hot[c].counted);
-                assert_eq!(hot_len(h, c), n0 + 10, "the frees took the fast path");
+                assert_eq!(hot_len(h, c), n0 + 10, "the frees went on the hot list");
                 let q = malloc(size) as usize;
                 assert_eq!(q, ps[9], "the block freed last comes back first");
                 free(q as *mut u8);
