@@ -99,3 +99,30 @@ fn exported_entry_points_are_functions() {
     }
     assert!(wrong.is_empty(), "{}: {}", so.display(), wrong.join(", "));
 }
+
+/// malloc and free start on a 64-byte boundary (`.cargo/config.toml` builds
+/// every function so): their fast paths then sit at the same cache-line
+/// offsets in every build, which is what makes two builds' timings
+/// comparable (docs/DESIGN.md, "Code placement"). A RUSTFLAGS in the
+/// environment replaces the config's flags and loses the alignment.
+#[test]
+fn malloc_and_free_are_cache_line_aligned() {
+    let so = common::so_path();
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&so)
+        .output()
+        .expect("cannot run nm");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut seen = 0;
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 3 || !matches!(f[2].split('@').next().unwrap(), "malloc" | "free") {
+            continue;
+        }
+        let addr = u64::from_str_radix(f[0], 16).expect("nm address");
+        assert_eq!(addr % 64, 0, "{} at {addr:#x} in {}", f[2], so.display());
+        seen += 1;
+    }
+    assert_eq!(seen, 2, "malloc and free in {}", so.display());
+}
