@@ -35,8 +35,9 @@ const REQUIRED: &[&str] = &[
     "hakmem_version",
 ];
 
-/// Names of the defined dynamic symbols of `so`, without version suffixes.
-fn defined_dynamic_symbols(so: &std::path::Path) -> BTreeSet<String> {
+/// The defined dynamic symbols of `so` (`nm -D --defined-only`): address,
+/// nm type letter and name without its version suffix.
+fn nm_defined(so: &std::path::Path) -> Vec<(u64, String, String)> {
     let out = Command::new("nm")
         .args(["-D", "--defined-only"])
         .arg(so)
@@ -52,10 +53,17 @@ fn defined_dynamic_symbols(so: &std::path::Path) -> BTreeSet<String> {
         .lines()
         .filter_map(|l| {
             // "<address> <type> <name>[@[@]version]"
-            let name = l.split_whitespace().nth(2)?;
-            Some(name.split('@').next().unwrap().to_string())
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let name = f.get(2)?.split('@').next().unwrap().to_string();
+            let addr = u64::from_str_radix(f[0], 16).ok()?;
+            Some((addr, f[1].to_string(), name))
         })
         .collect()
+}
+
+/// Names of the defined dynamic symbols of `so`.
+fn defined_dynamic_symbols(so: &std::path::Path) -> BTreeSet<String> {
+    nm_defined(so).into_iter().map(|(_, _, n)| n).collect()
 }
 
 #[test]
@@ -80,23 +88,13 @@ fn exports_the_malloc_family() {
 #[test]
 fn exported_entry_points_are_functions() {
     let so = common::so_path();
-    let out = Command::new("nm")
-        .args(["-D", "--defined-only"])
-        .arg(&so)
-        .output()
-        .expect("cannot run nm");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut wrong = Vec::new();
-    for l in text.lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() < 3 {
-            continue;
-        }
-        let name = f[2].split('@').next().unwrap();
-        if REQUIRED.contains(&name) && !matches!(f[1], "T" | "t" | "W" | "w" | "i") {
-            wrong.push(format!("{name} has type {}", f[1]));
-        }
-    }
+    let wrong: Vec<String> = nm_defined(&so)
+        .into_iter()
+        .filter(|(_, ty, name)| {
+            REQUIRED.contains(&name.as_str()) && !matches!(ty.as_str(), "T" | "t" | "W" | "w" | "i")
+        })
+        .map(|(_, ty, name)| format!("{name} has type {ty}"))
+        .collect();
     assert!(wrong.is_empty(), "{}: {}", so.display(), wrong.join(", "));
 }
 
@@ -108,21 +106,13 @@ fn exported_entry_points_are_functions() {
 #[test]
 fn malloc_and_free_are_cache_line_aligned() {
     let so = common::so_path();
-    let out = Command::new("nm")
-        .args(["-D", "--defined-only"])
-        .arg(&so)
-        .output()
-        .expect("cannot run nm");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut seen = 0;
-    for l in text.lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() < 3 || !matches!(f[2].split('@').next().unwrap(), "malloc" | "free") {
-            continue;
-        }
-        let addr = u64::from_str_radix(f[0], 16).expect("nm address");
-        assert_eq!(addr % 64, 0, "{} at {addr:#x} in {}", f[2], so.display());
-        seen += 1;
+    let entries: Vec<(u64, String)> = nm_defined(&so)
+        .into_iter()
+        .filter(|(_, _, name)| name == "malloc" || name == "free")
+        .map(|(addr, _, name)| (addr, name))
+        .collect();
+    assert_eq!(entries.len(), 2, "malloc and free in {}", so.display());
+    for (addr, name) in entries {
+        assert_eq!(addr % 64, 0, "{name} at {addr:#x} in {}", so.display());
     }
-    assert_eq!(seen, 2, "malloc and free in {}", so.display());
 }
