@@ -149,14 +149,14 @@ unsafe fn has_remote(h: *mut Heap) -> bool {
 ///   overfull list while the heap's budget (`extra_max`) allows, else gives
 ///   its older half back to the spans, and runs the heap's clock tick.
 ///
-/// A span's `Slab::hot` is the address of its class's list, with bit 0 set
-/// when the list is counted; that word is also the free mark of every free
-/// block of the class in the heap (`cookie`). The span's owner copy
-/// `Slab::tp` has bit 0 set the same way (`span_tp`), so the free fast
-/// path's owner test, a compare with `%fs:0` it makes anyway, passes only
-/// for an uncounted span; a counted span's free (in `free_miss`) passes a
-/// second compare, with the bit flipped. (A separate test of the hot word's
-/// bit cost every uncounted free one more test and jump.)
+/// A span's `Slab::hot` is the address of its class's list; that word is
+/// also the free mark of every free block of the class in the heap
+/// (`cookie`). The span's owner copy `Slab::tp` has bit 0 set when the
+/// list is counted (`span_tp`), so the free fast path's owner test, a
+/// compare with `%fs:0` it makes anyway, passes only for an uncounted span;
+/// a counted span's free (in `free_miss`) passes a second compare, with the
+/// bit flipped. (A test of a bit of the hot word after the owner test cost
+/// every uncounted free one more test and jump.)
 #[repr(C, align(16))]
 pub struct Hot {
     pub head: *mut Block,
@@ -191,21 +191,6 @@ const TICK_POPS: u32 = 256;
 /// `Hot::room` of an uncounted list `TICK_POPS` mallocs before its tick.
 const POPS_START: u32 = 0u32.wrapping_sub(TICK_POPS);
 
-/// `Slab::hot` for class `c`'s list in heap `h`: its address, bit 0 set when
-/// it is counted.
-#[inline]
-pub unsafe fn hot_word(h: *mut Heap, c: usize) -> *mut Hot {
-    // SAFETY: `h` is a live heap.
-    unsafe {
-        let t = &raw mut (*h).hot[c];
-        if (*t).counted {
-            (t as usize | 1) as *mut Hot
-        } else {
-            t
-        }
-    }
-}
-
 /// `Slab::tp` of a span of class `c` in heap `h` (owned): the owner's thread
 /// pointer, bit 0 set when the class is counted, so that the free fast
 /// path's owner test also tells the two kinds of list apart.
@@ -213,12 +198,6 @@ pub unsafe fn hot_word(h: *mut Heap, c: usize) -> *mut Hot {
 pub unsafe fn span_tp(h: *mut Heap, c: usize) -> usize {
     // SAFETY: `h` is a live heap.
     unsafe { (*h).tp | ((*h).tp != 0 && (*h).hot[c].counted) as usize }
-}
-
-/// The list a `Slab::hot` word names.
-#[inline(always)]
-fn hot_list(w: *mut Hot) -> *mut Hot {
-    (w as usize & !1) as *mut Hot
 }
 
 /// What a free takes off `Hot::room`: one of each counter.
@@ -331,8 +310,8 @@ pub fn empty_heap() -> *mut Heap {
 pub static SECRET: AtomicUsize = AtomicUsize::new(0);
 
 /// The free cookie of block `a` of span `s`: the span's `Slab::hot` word
-/// (the address of its class's hot list in its heap, bit 0 set when the
-/// list is counted; set when the span is carved for the heap and kept while
+/// (the address of its class's hot list in its heap; set when the span is
+/// carved for the heap and kept while
 /// it has blocks), which the free fast path loads anyway to push the block
 /// (a live block's second word only equals it if the program copied it out
 /// of a freed block: nothing hands the program a hot list's address; malloc
@@ -736,7 +715,7 @@ unsafe fn live(s: *mut Slab) -> u32 {
             b = link(b);
         }
         if !(*s).hot.is_null() {
-            let mut b = (*hot_list((*s).hot)).head;
+            let mut b = (*(*s).hot).head;
             while !b.is_null() && n != 0 {
                 let a = b as usize;
                 if ss::slab_of(ss::of(a), a) == s {
@@ -1059,7 +1038,7 @@ pub unsafe fn free(p: *mut u8) {
     if let Some(s) = crate::arena::span_of(a) {
         // SAFETY: the arena's table gives a live descriptor: of the span at
         // `a`, or one whose `lim` is 0, which no address passes.
-        if unsafe { free_uncounted(s, a) } {
+        if unsafe { free_owned::<false>(s, a) } {
             return;
         }
     }
@@ -1075,72 +1054,55 @@ unsafe fn block_start(s: *mut Slab, a: usize) -> bool {
     unsafe { (a.wrapping_sub((*s).start) as u64).wrapping_mul((*s).div_m) < (*s).lim }
 }
 
-/// The owner's free of block `a` of uncounted span `s` (a live descriptor,
-/// maybe one with `lim == 0`): false, changing nothing, unless `a` is the
-/// start of a block of `s` that is out, `s` is uncounted and the calling
-/// thread owns it (then the block goes on its hot list).
+/// The owner's free of block `a` of span `s` (a live descriptor, maybe one
+/// with `lim == 0`) onto its hot list, for an uncounted span (`COUNTED`
+/// false: the fast path) or a counted one: false, changing nothing, unless
+/// `a` is the start of a block of `s` that is out, `s` is of that kind
+/// and the calling thread owns it.
 #[inline(always)]
-unsafe fn free_uncounted(s: *mut Slab, a: usize) -> bool {
+unsafe fn free_owned<const COUNTED: bool>(s: *mut Slab, a: usize) -> bool {
     // SAFETY: `s` is a live descriptor; the block is only written once it is
     // known to be a block of `s`, out, and ours.
     unsafe {
         let b = a as *mut Block;
-        // (`Slab::tp` has bit 0 set on a counted span: see `span_tp`.)
+        // `Slab::tp` has bit 0 set on a counted span (`span_tp`).
+        let tp = (*s).tp ^ COUNTED as usize;
         #[cfg(feature = "unchecked")]
-        if tls::is_thread_pointer((*s).tp) {
-            let w = (*s).hot;
-            (*b).next = (*w).head;
-            (*w).head = b;
-            return true;
-        }
-        if block_start(s, a) {
-            // The cookie (here the span's hot word, as secure mode never
-            // gets this far) says whether the block is free.
-            let w = (*s).hot;
-            if tls::is_thread_pointer((*s).tp) {
-                // Ours, and uncounted (`w` is the list itself). (`already_free`
-                // keeps the push on the straight line: 5% on a batch of
-                // frees, where a taken jump to it cost that much.)
-                if (*b).cookie == w as usize {
-                    return already_free();
-                }
-                write_free(b, w, w);
-                (*w).head = b;
-                return true;
-            }
-        }
-        false
-    }
-}
-
-/// The owner's free of block `a` of counted span `s`, as `free_uncounted`.
-#[inline(always)]
-unsafe fn free_counted_span(s: *mut Slab, a: usize) -> bool {
-    // SAFETY: as in `free_uncounted`.
-    unsafe {
-        let b = a as *mut Block;
-        #[cfg(feature = "unchecked")]
-        if tls::is_thread_pointer((*s).tp ^ 1) {
-            let t = hot_list((*s).hot);
+        if tls::is_thread_pointer(tp) {
+            let t = (*s).hot;
             (*b).next = (*t).head;
-            push_hot(t, b);
+            if COUNTED {
+                push_hot(t, b);
+            } else {
+                (*t).head = b;
+            }
             return true;
         }
-        if block_start(s, a) && tls::is_thread_pointer((*s).tp ^ 1) {
-            let w = (*s).hot;
-            if (*b).cookie != w as usize {
-                free_counted(w, b);
-                return true;
+        if block_start(s, a) && tls::is_thread_pointer(tp) {
+            // The cookie (here the span's hot word, as secure mode never
+            // gets this far) says whether the block is free. (`already_free`
+            // keeps the push on the straight line: 5% on a batch of frees,
+            // where a taken jump to it cost that much.)
+            let t = (*s).hot;
+            if (*b).cookie == t as usize {
+                return already_free();
             }
+            if COUNTED {
+                free_counted(t, b);
+            } else {
+                write_free(b, t);
+                (*t).head = b;
+            }
+            return true;
         }
         false
     }
 }
 
 /// Every free the fast path does not take: a counted span's (its own
-/// owner's push), a SuperSlab outside the arena, and the slow path for the
-/// rest (another thread's block, a block already free, large blocks,
-/// pointers hakmem does not know).
+/// owner's push), a SuperSlab outside the arena (either kind of push), and
+/// the slow path for the rest (another thread's block, a block already
+/// free, large blocks, pointers hakmem does not know).
 #[inline(never)]
 unsafe fn free_miss(p: *mut u8) {
     let a = p as usize;
@@ -1148,14 +1110,21 @@ unsafe fn free_miss(p: *mut u8) {
         Some(s) => s,
         None => match registry::superslab_base(a) {
             // SAFETY: the registry says a SuperSlab header is mapped at
-            // `base`; span_head always points at a descriptor of it.
-            Some(base) => unsafe { ss::slab_of(base as *mut SuperSlab, a) },
+            // `base`; span_head always points at a descriptor of it. The
+            // fast path has not tried this span.
+            Some(base) => unsafe {
+                let s = ss::slab_of(base as *mut SuperSlab, a);
+                if free_owned::<false>(s, a) {
+                    return;
+                }
+                s
+            },
             // SAFETY: any pointer may reach the slow path.
             None => return unsafe { free_slow(p, "free") },
         },
     };
     // SAFETY: `s` is a live descriptor (as in `free`).
-    if unsafe { free_counted_span(s, a) || free_uncounted(s, a) } {
+    if unsafe { free_owned::<true>(s, a) } {
         return;
     }
     // SAFETY: any pointer may reach the slow path; it validates everything.
@@ -1172,28 +1141,26 @@ fn already_free() -> bool {
 }
 
 /// Write both words of block `b`, freed onto hot list `t`: its link (the
-/// list's head) and its free cookie (`w`, the span's hot word), as two
+/// list's head) and its free cookie (`t`, the span's hot word), as two
 /// 8-byte stores (a 16-byte copy from the list was slower: docs/DESIGN.md,
 /// "Tried and not kept").
 #[inline(always)]
-unsafe fn write_free(b: *mut Block, t: *mut Hot, w: *mut Hot) {
+unsafe fn write_free(b: *mut Block, t: *mut Hot) {
     // SAFETY: `t` is a real heap's hot list; `b` is a block the caller
     // owns, at least 16 bytes long (`Block`'s two words).
     unsafe {
         (*b).next = (*t).head;
-        (*b).cookie = w as usize;
+        (*b).cookie = t as usize;
     }
 }
 
-/// The owner's free of block `b` onto a counted hot list, `w` its span's
-/// hot word (bit 0 set): out of line, so that the uncounted push stays
-/// short.
+/// The owner's free of block `b` onto counted hot list `t`: out of line,
+/// so that the uncounted push stays short.
 #[inline(never)]
-unsafe fn free_counted(w: *mut Hot, b: *mut Block) {
+unsafe fn free_counted(t: *mut Hot, b: *mut Block) {
     // SAFETY: as write_free and push_hot; the caller checked the block.
     unsafe {
-        let t = hot_list(w);
-        write_free(b, t, w);
+        write_free(b, t);
         push_hot(t, b);
     }
 }

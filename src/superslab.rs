@@ -293,7 +293,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             hot: if heap.is_null() {
                 null_mut()
             } else {
-                crate::heap::hot_word(heap, c)
+                &raw mut (*heap).hot[c]
             },
             local_free: null_mut(),
             start: ss as usize + (i << SLAB_SHIFT),
