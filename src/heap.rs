@@ -565,8 +565,8 @@ unsafe fn pop_hot(t: *mut Hot) -> *mut u8 {
                 return pop_tick(t, b);
             }
         }
-        // (The unchecked measurement build leaves no free mark to clear.)
-        #[cfg(not(feature = "unchecked"))]
+        // (The unchecked measurement builds leave no free mark to clear.)
+        #[cfg(not(feature = "unchecked-mark"))]
         {
             (*b).cookie = 0;
         }
@@ -584,7 +584,7 @@ unsafe fn pop_tick(t: *mut Hot, b: *mut Block) -> *mut u8 {
     // SAFETY: `t` is `hot[t.class]` of the calling thread's heap; `b` is
     // the block just taken off it.
     unsafe {
-        #[cfg(not(feature = "unchecked"))]
+        #[cfg(not(feature = "unchecked-mark"))]
         {
             (*b).cookie = 0;
         }
@@ -1067,8 +1067,10 @@ unsafe fn free_owned<const COUNTED: bool>(s: *mut Slab, a: usize) -> bool {
         let b = a as *mut Block;
         // `Slab::tp` has bit 0 set on a counted span (`span_tp`).
         let tp = (*s).tp ^ COUNTED as usize;
-        #[cfg(feature = "unchecked")]
-        if tls::is_thread_pointer(tp) {
+        // The measurement builds without the free mark: `unchecked-mark`
+        // keeps the block-start test, `unchecked` skips that too.
+        #[cfg(feature = "unchecked-mark")]
+        if (cfg!(feature = "unchecked") || block_start(s, a)) && tls::is_thread_pointer(tp) {
             let t = (*s).hot;
             (*b).next = (*t).head;
             if COUNTED {
@@ -1078,13 +1080,14 @@ unsafe fn free_owned<const COUNTED: bool>(s: *mut Slab, a: usize) -> bool {
             }
             return true;
         }
-        if block_start(s, a) && tls::is_thread_pointer(tp) {
+        // (The `unchecked-start` measurement build skips the block-start test.)
+        if (cfg!(feature = "unchecked-start") || block_start(s, a)) && tls::is_thread_pointer(tp) {
             // The cookie (here the span's hot word, as secure mode never
             // gets this far) says whether the block is free. (`already_free`
             // keeps the push on the straight line: 5% on a batch of frees,
             // where a taken jump to it cost that much.)
             let t = (*s).hot;
-            if (*b).cookie == t as usize {
+            if mark_is(b, s, t) {
                 return already_free();
             }
             if COUNTED {
@@ -1096,6 +1099,24 @@ unsafe fn free_owned<const COUNTED: bool>(s: *mut Slab, a: usize) -> bool {
             return true;
         }
         false
+    }
+}
+
+/// Whether free block mark `t` (the span's hot word) is in block `b`'s
+/// cookie word: a read of the block. (The `unchecked-read` measurement build
+/// compares the span's hot word, read again, instead: the same instructions
+/// without touching the block, so it is never "already free".)
+#[inline(always)]
+unsafe fn mark_is(b: *mut Block, s: *mut Slab, t: *mut Hot) -> bool {
+    // SAFETY: `b` is the start of a block of live descriptor `s`.
+    unsafe {
+        if cfg!(feature = "unchecked-read") {
+            let _ = b;
+            core::ptr::read_volatile(&raw const (*s).hot) as usize == 1
+        } else {
+            let _ = s;
+            (*b).cookie == t as usize
+        }
     }
 }
 
@@ -1443,8 +1464,8 @@ pub unsafe fn check_block(a: usize, op: &str) -> (*mut Slab, *mut Block) {
             misuse(op, a, "pointer into the middle of a block", size);
         }
         let b = a as *mut Block;
-        // (The unchecked measurement build leaves no free mark to test.)
-        if cfg!(not(feature = "unchecked")) && (*b).cookie == cookie(s, a) {
+        // (The unchecked measurement builds leave no free mark to test.)
+        if cfg!(not(feature = "unchecked-mark")) && (*b).cookie == cookie(s, a) {
             if op == "free" {
                 misuse(op, a, "double free", size);
             }
