@@ -1067,10 +1067,10 @@ unsafe fn free_owned<const COUNTED: bool>(s: *mut Slab, a: usize) -> bool {
         let b = a as *mut Block;
         // `Slab::tp` has bit 0 set on a counted span (`span_tp`).
         let tp = (*s).tp ^ COUNTED as usize;
-        // The measurement builds without the free mark: `unchecked-mark`
-        // keeps the block-start test, `unchecked` skips that too.
+        // The measurement builds without the free mark (`unchecked-mark`;
+        // `unchecked` is it and `unchecked-start` together).
         #[cfg(feature = "unchecked-mark")]
-        if (cfg!(feature = "unchecked") || block_start(s, a)) && tls::is_thread_pointer(tp) {
+        if (cfg!(feature = "unchecked-start") || block_start(s, a)) && tls::is_thread_pointer(tp) {
             let t = (*s).hot;
             (*b).next = (*t).head;
             if COUNTED {
@@ -1111,10 +1111,8 @@ unsafe fn mark_is(b: *mut Block, s: *mut Slab, t: *mut Hot) -> bool {
     // SAFETY: `b` is the start of a block of live descriptor `s`.
     unsafe {
         if cfg!(feature = "unchecked-read") {
-            let _ = b;
             core::ptr::read_volatile(&raw const (*s).hot) as usize == 1
         } else {
-            let _ = s;
             (*b).cookie == t as usize
         }
     }
