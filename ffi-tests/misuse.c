@@ -214,6 +214,10 @@ static void double_free_mid(void) { double_free(20 * 1024); }
 static void double_free_large(void) { double_free(4 << 20); }
 static void interior_free_small(void) { interior_free(256, 16); }
 static void interior_free_large(void) { interior_free(4 << 20, 65536 + 16); }
+/* A class that is not a power of two (48 B, 16 bytes in: 16-byte aligned, so
+   only the divisibility test tells it), and a mid block. */
+static void interior_free_odd(void) { interior_free(48, 16); }
+static void interior_free_mid(void) { interior_free(20 * 1024, 4096); }
 
 static const struct {
     const char *name;
@@ -227,6 +231,8 @@ static const struct {
     {"double-free-adopted", double_free_adopted},
     {"interior-free", interior_free_small},
     {"interior-free-large", interior_free_large},
+    {"interior-free-odd", interior_free_odd},
+    {"interior-free-mid", interior_free_mid},
     {"stack-free", stack_free},
     {"wild-free", wild_free},
     {"realloc-after-free", realloc_after_free},

@@ -34,7 +34,7 @@ use crate::meta;
 use crate::os;
 use crate::registry;
 use crate::report::misuse;
-use crate::sizeclass::{self, DIRECT, INFO, MID_MAX, NUM_CLASSES, TINY_MAX};
+use crate::sizeclass::{self, ALIGNED_MAX, DIRECT, INFO, MID_MAX, NUM_CLASSES, TINY_MAX};
 use crate::stats;
 use crate::superslab::{self as ss, Block, Slab, SuperSlab};
 use crate::sync::{Racy, SpinLock};
@@ -175,10 +175,12 @@ pub struct Hot {
 /// The smallest bound (in blocks) that leaves a class's hot list uncounted.
 pub const UNCOUNTED_MIN: u32 = 128;
 
-/// Whether class `c`'s hot lists are counted (read on slow paths only).
+/// Whether class `c`'s hot lists are counted (read on slow paths only):
+/// short ones, and always those of classes above `ALIGNED_MAX`, whose spans
+/// the free fast path's block-start test does not fit.
 #[inline]
 pub fn counted_class(c: usize) -> bool {
-    base_limit(c) < UNCOUNTED_MIN
+    INFO[c].size as usize > ALIGNED_MAX || base_limit(c) < UNCOUNTED_MIN
 }
 
 /// Mallocs from an uncounted list between two of its clock ticks. A tick
@@ -774,7 +776,8 @@ unsafe fn carve(s: *mut Slab) -> bool {
         (*s).free = first as *mut Block;
         (*s).carved += n as u16;
         (*s).add_carved(n as u32);
-        (*s).lim = (*s).carved as u64 * INFO[(*s).class as usize].div_e;
+        let first = ((*s).start - (*s).org) / size;
+        (*s).lim = (first + (*s).carved as usize) as u64 * INFO[(*s).class as usize].div_e;
         true
     }
 }
@@ -1046,12 +1049,19 @@ pub unsafe fn free(p: *mut u8) {
     unsafe { free_miss(p) }
 }
 
-/// Whether `a` is the start of a block of span `s` (a live descriptor,
-/// maybe one with `lim == 0`, which no address passes).
+/// Whether `a` is the start of a carved block of span `s` (a live
+/// descriptor, maybe one with `lim == 0`, which no address passes). With
+/// `aligned` (the uncounted spans' test, a constant) the origin is taken to
+/// be 0, one subtraction fewer: right for every class up to `ALIGNED_MAX`,
+/// meaningless for a bigger one, whose spans are always counted, so that
+/// its owner test fails anyway.
 #[inline(always)]
-unsafe fn block_start(s: *mut Slab, a: usize) -> bool {
+unsafe fn block_start(s: *mut Slab, a: usize, aligned: bool) -> bool {
     // SAFETY: `s` is a live descriptor.
-    unsafe { (a.wrapping_sub((*s).start) as u64).wrapping_mul((*s).div_m) < (*s).lim }
+    unsafe {
+        let off = if aligned { a } else { a.wrapping_sub((*s).org) };
+        (off as u64).wrapping_mul((*s).div_m) < (*s).lim
+    }
 }
 
 /// The owner's free of block `a` of span `s` (a live descriptor, maybe one
@@ -1070,7 +1080,9 @@ unsafe fn free_owned<const COUNTED: bool>(s: *mut Slab, a: usize) -> bool {
         // The measurement builds without the free mark (`unchecked-mark`;
         // `unchecked` is it and `unchecked-start` together).
         #[cfg(feature = "unchecked-mark")]
-        if (cfg!(feature = "unchecked-start") || block_start(s, a)) && tls::is_thread_pointer(tp) {
+        if (cfg!(feature = "unchecked-start") || block_start(s, a, !COUNTED))
+            && tls::is_thread_pointer(tp)
+        {
             let t = (*s).hot;
             (*b).next = (*t).head;
             if COUNTED {
@@ -1081,7 +1093,9 @@ unsafe fn free_owned<const COUNTED: bool>(s: *mut Slab, a: usize) -> bool {
             return true;
         }
         // (The `unchecked-start` measurement build skips the block-start test.)
-        if (cfg!(feature = "unchecked-start") || block_start(s, a)) && tls::is_thread_pointer(tp) {
+        if (cfg!(feature = "unchecked-start") || block_start(s, a, !COUNTED))
+            && tls::is_thread_pointer(tp)
+        {
             // The cookie (here the span's hot word, as secure mode never
             // gets this far) says whether the block is free. (`already_free`
             // keeps the push on the straight line: 5% on a batch of frees,
@@ -2320,7 +2334,10 @@ mod tests {
                     assert_eq!(t, s, "{p:#x}: the table and the header agree");
                     // Interior slots of multi-slab spans, too.
                     // SAFETY: reading the live descriptor.
-                    let end = unsafe { (*s).start + (*s).nslabs as usize * sizeclass::SLAB_SIZE };
+                    let end = unsafe {
+                        ss::of(p) as usize
+                            + ((*s).index + (*s).nslabs) as usize * sizeclass::SLAB_SIZE
+                    };
                     assert_eq!(crate::arena::span_of(end - 1), Some(s));
                 }
             }

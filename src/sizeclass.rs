@@ -15,6 +15,14 @@ pub const SLAB_SIZE: usize = 1 << SLAB_SHIFT;
 pub const TINY_MAX: usize = 1024;
 /// Largest request served from SuperSlabs; larger ones are large blocks.
 pub const MID_MAX: usize = 256 * 1024;
+/// Largest block size whose spans put their blocks at multiples of the size
+/// (`superslab::Slab::org`): every Tiny and Small-Mid class. For these the
+/// block-start test multiplies the address itself, which is exact for every
+/// address below 2^64 / size - size (2^54 - 1024 at 1 KiB; user space ends
+/// at 2^47). These classes' hot lists are the uncounted ones that the free
+/// fast path serves (`heap::counted_class`); a bigger class's padding could
+/// cost a whole block of its span.
+pub const ALIGNED_MAX: usize = TINY_MAX;
 /// Standard classes: 8 linear + 11 doublings x 4.
 pub const STD_CLASSES: usize = 8 + 11 * 4;
 /// First of the four Small-Mid classes.
@@ -248,6 +256,41 @@ mod tests {
                         "size {size} carved {carved} off {off}"
                     );
                     off += if size <= 1024 { 1 } else { 13 };
+                }
+            }
+        }
+    }
+
+    /// The aligned classes' test, as `superslab::init_span` lays their spans
+    /// out and the free fast path applies it: the address itself times
+    /// `div_m`, against `(start / size + carved) * div_e`, exact at any
+    /// address of the span, from the bottom of the address space to the top
+    /// of user space.
+    #[test]
+    fn aligned_spans_tell_block_starts_from_the_address_alone() {
+        for i in INFO.iter().filter(|i| i.size as usize <= ALIGNED_MAX) {
+            let size = i.size as u64;
+            let span = i.slabs as u64 * SLAB_SIZE as u64;
+            for slab in [1u64, 7, 0x1234, (1 << 31) - 16, (1 << 31) - 1] {
+                let first = slab << SLAB_SHIFT;
+                let start = first.next_multiple_of(size);
+                let count = (first + span - start) / size;
+                assert!(
+                    count + 1 >= i.count as u64,
+                    "size {size}: padding costs at most one block"
+                );
+                for carved in [0, 1, count] {
+                    let lim = (start / size + carved) * i.div_e;
+                    let mut a = first;
+                    while a < first + span {
+                        let k = a.wrapping_sub(start) / size;
+                        assert_eq!(
+                            a.wrapping_mul(i.div_m) < lim,
+                            a >= start && (a - start).is_multiple_of(size) && k < carved,
+                            "size {size} first {first:#x} carved {carved} a {a:#x}"
+                        );
+                        a += if carved == 1 { 1 } else { 5 };
+                    }
                 }
             }
         }

@@ -21,7 +21,7 @@ use crate::config;
 use crate::heap::{Heap, Hot};
 use crate::os;
 use crate::registry;
-use crate::sizeclass::{INFO, SLAB_SHIFT, SLAB_SIZE};
+use crate::sizeclass::{ALIGNED_MAX, INFO, SLAB_SHIFT, SLAB_SIZE};
 use crate::stats;
 use crate::sync::{Racy, SpinLock};
 use core::ptr::null_mut;
@@ -53,11 +53,15 @@ pub struct Slab {
     /// slow-path frees, collected remote frees) since `free` was last
     /// refilled.
     pub local_free: *mut Block,
-    /// Address of the first block (the span's start).
-    pub start: usize,
-    /// `carved * div_e` (`sizeclass::ClassInfo`): an address at `start + off`
-    /// is a carved block iff `off * div_m < lim`. Zero while the span is free,
-    /// and always in secure mode (so every free misses the fast path).
+    /// The origin of the block-start test: 0 for a span of a class up to
+    /// `sizeclass::ALIGNED_MAX`, whose blocks lie at multiples of their size
+    /// (`start` is rounded up to one), so that the free fast path multiplies
+    /// the address itself; `start` for the bigger classes.
+    pub org: usize,
+    /// `((start - org) / size + carved) * div_e` (`sizeclass::ClassInfo`):
+    /// an address `a` of the span is a carved block iff
+    /// `(a - org) * div_m < lim`. Zero while the span is free, and always in
+    /// secure mode (so every free misses the fast path).
     pub lim: u64,
     /// See `sizeclass::ClassInfo::div_m`.
     pub div_m: u64,
@@ -105,6 +109,10 @@ pub struct Slab {
     /// When this slab was last freed (ms): it is purged once it has stayed
     /// free for the purge delay, so a span that is reused soon never is.
     pub freed_at: u64,
+    /// Address of the first block: the span's first byte, or for a class up
+    /// to `sizeclass::ALIGNED_MAX` the first multiple of the block size from
+    /// there.
+    pub start: usize,
 }
 
 #[repr(C, align(64))]
@@ -170,7 +178,7 @@ impl Slab {
     pub const EMPTY: Slab = Slab {
         hot: null_mut(),
         local_free: null_mut(),
-        start: 0,
+        org: 0,
         lim: 0,
         div_m: 0,
         tp: 0,
@@ -189,6 +197,7 @@ impl Slab {
         next: null_mut(),
         prev: null_mut(),
         freed_at: 0,
+        start: 0,
     };
 }
 
@@ -277,14 +286,25 @@ unsafe fn init_header(ss: *mut SuperSlab, fresh: bool) {
 pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap) -> *mut Slab {
     let info = &INFO[c];
     let n = info.slabs as usize;
-    let secure = config::secure();
+    let size = info.size as usize;
+    let first = ss as usize + (i << SLAB_SHIFT);
+    // Blocks of a class up to ALIGNED_MAX start at a multiple of their size
+    // (at most size - 16 bytes in), so that the free fast path's block-start
+    // test needs no subtraction (`Slab::org`).
+    let (org, start) = if size <= ALIGNED_MAX {
+        (0, first.next_multiple_of(size))
+    } else {
+        (first, first)
+    };
     // Secure mode: blocks stop short of the guard page that ends the
     // SuperSlab (and `lim` stays 0: see heap::carve).
-    let count = if secure && i + n == SLABS {
-        ((n * SLAB_SIZE - os::PAGE) / info.size as usize) as u16
-    } else {
-        info.count as u16
-    };
+    let end = first + n * SLAB_SIZE
+        - if config::secure() && i + n == SLABS {
+            os::PAGE
+        } else {
+            0
+        };
+    let count = ((end - start) / size) as u16;
     // SAFETY: the caller found slabs i..i+n free in `ss`, which its heap owns.
     unsafe {
         let s = &raw mut (*ss).slabs[i];
@@ -296,7 +316,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
                 &raw mut (*heap).hot[c]
             },
             local_free: null_mut(),
-            start: ss as usize + (i << SLAB_SHIFT),
+            org,
             lim: 0,
             div_m: info.div_m,
             // SAFETY: a non-null `heap` is the caller's own.
@@ -320,6 +340,7 @@ pub unsafe fn init_span(ss: *mut SuperSlab, i: usize, c: usize, heap: *mut Heap)
             next: null_mut(),
             prev: null_mut(),
             freed_at: 0,
+            start,
         };
         for j in i..i + n {
             set_head(ss, j, s);
@@ -651,6 +672,7 @@ mod tests {
             let i = find_run((*ss).free_mask, n).unwrap();
             let s = init_span(ss, i, c, null_mut());
             assert_eq!((*s).start, ss as usize + i * SLAB_SIZE);
+            assert_eq!((*s).org, (*s).start, "a mid class keeps the span's start");
             for j in i..i + n {
                 assert_eq!(slab_of(ss, ss as usize + j * SLAB_SIZE + 77), s);
             }
@@ -663,12 +685,19 @@ mod tests {
             assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).lim, 0);
             assert_eq!((*slab_of(ss, (*s).start + SLAB_SIZE)).carved_bytes(), 0);
             assert_eq!((*ss).dirty_mask, span_bits(i, n));
-            let s3 = init_span(ss, find_run((*ss).free_mask, 1).unwrap(), 3, null_mut());
+            let s3 = init_span(ss, find_run((*ss).free_mask, 1).unwrap(), 2, null_mut());
             assert_eq!(
                 (*s3).index as usize,
                 i,
                 "a freed span is reused by another class"
             );
+            // A Tiny class's blocks start at multiples of their size (48 B
+            // here), at most one block in, and as many fit as the rest holds.
+            let first = ss as usize + i * SLAB_SIZE;
+            assert_eq!((*s3).org, 0);
+            assert_eq!((*s3).start % 48, 0);
+            assert!((*s3).start >= first && (*s3).start < first + 48);
+            assert_eq!((*s3).count as usize, (first + SLAB_SIZE - (*s3).start) / 48);
             free_span(ss, s2, 6);
             free_span(ss, s3, 7);
             assert!(is_empty(ss));

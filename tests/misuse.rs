@@ -101,6 +101,8 @@ misuse_tests! {
     "interior-free", "free", "middle of a block" => interior_free, interior_free_linked;
     "interior-free-large", "free", "middle of a block"
         => interior_free_large, interior_free_large_linked;
+    "interior-free-odd", "free", "middle of a block" => interior_free_odd, interior_free_odd_linked;
+    "interior-free-mid", "free", "middle of a block" => interior_free_mid, interior_free_mid_linked;
     "stack-free", "free", "not allocated by hakmem" => stack_free, stack_free_linked;
     "wild-free", "free", "not allocated by hakmem" => wild_free, wild_free_linked;
     "realloc-after-free", "realloc", "already freed"
@@ -125,12 +127,30 @@ fn secure_mode_catches_every_default_case() {
         ("double-free-adopted", "free", "double free"),
         ("interior-free", "free", "middle of a block"),
         ("interior-free-large", "free", "middle of a block"),
+        ("interior-free-odd", "free", "middle of a block"),
+        ("interior-free-mid", "free", "middle of a block"),
         ("stack-free", "free", "not allocated by hakmem"),
         ("wild-free", "free", "not allocated by hakmem"),
         ("realloc-after-free", "realloc", "already freed"),
         ("realloc-interior", "realloc", "middle of a block"),
     ] {
         check_misuse_env(case, Mode::Preloaded, SECURE, op, reason);
+    }
+}
+
+/// With hot lists so long that the mid classes' would be uncounted, their
+/// frees still take the counted path (the fast path's block-start test only
+/// fits the Tiny classes' spans): misuse of mid blocks is caught as ever.
+#[test]
+fn long_hot_lists_still_catch_mid_misuse() {
+    let env = &[("HAKMEM_HOT_KB", "65536")];
+    for (case, reason) in [
+        ("double-free-mid", "double free"),
+        ("interior-free-mid", "middle of a block"),
+        ("interior-free-odd", "middle of a block"),
+        ("double-free-small", "double free"),
+    ] {
+        check_misuse_env(case, Mode::Preloaded, env, "free", reason);
     }
 }
 
