@@ -776,8 +776,8 @@ unsafe fn carve(s: *mut Slab) -> bool {
         (*s).free = first as *mut Block;
         (*s).carved += n as u16;
         (*s).add_carved(n as u32);
-        let first = ((*s).start - (*s).org) / size;
-        (*s).lim = (first + (*s).carved as usize) as u64 * INFO[(*s).class as usize].div_e;
+        // `a` is now the end of the carved blocks (Slab::lim).
+        (*s).lim = ((a - (*s).org) / size) as u64 * INFO[(*s).class as usize].div_e;
         true
     }
 }
